@@ -1,0 +1,409 @@
+"""Structured configs (dataclasses) for every config group, registered in Hydra's ConfigStore.
+
+Hydra rejects unknown keys and wrong types against these schemas while composing; `check`
+then rejects bad values (FWHM <= 0, fractions outside [0, 1], ...) with a message that names
+the key, the allowed values and the file the value came from. Both happen before any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+STAGES = ("plan", "all", "cosmos_bank", "mock_survey", "4a", "4b", "4c", "4d", "4p5", "validate")
+SOURCES = ("sersic", "cosmos")
+PSFS = ("moffat", "gaussian")
+GRIDS = ("grid_small", "grid_medium", "grid_full", "grid_sota")
+TIERS = ("debug", "grid", "train")
+CLUSTERS = ("local", "spark_local", "emr")
+SURVEYS = ("mock", "dr10_south")
+BANDS = ("g", "r", "i", "z")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names key, allowed values and file."""
+
+
+# ----------------------------------------------------------------------------- groups
+@dataclass
+class StageConfig:
+    """Which stage runs (`dhs stage=4c`). ``steps`` (stage=all only): the override lists of the
+    pipeline's steps, each composed on top of the run's own overrides."""
+
+    name: str = "plan"
+    steps: List[List[str]] = field(default_factory=list)
+
+
+@dataclass
+class SourceConfig:
+    """Lensed-source model. Sersic uses the manifest's src_reff/src_e/src_phi; cosmos draws a
+    template from the COSMOS bank by blake2b(task_id + cosmos_salt) mod bank size."""
+
+    name: str = "sersic"
+    sersic_n: float = 1.0
+    z_source: float = 1.5
+    cosmos_salt: str = ""
+    bank_path: str = "${paths.cosmos_bank}"
+    achromatic: bool = True
+
+
+@dataclass
+class PsfConfig:
+    """Per-band PSF model; FWHM comes from psfsize maps, the manifest or `default_fwhm_arcsec`."""
+
+    name: str = "moffat"
+    beta: float = 3.5
+    default_fwhm_arcsec: float = 1.3
+    kernel_fwhm_multiple: float = 4.0
+    max_kernel_pix: int = 63
+
+
+@dataclass
+class GridConfig:
+    """Injection parameter grid: the full product of its axes, in this order."""
+
+    name: str = "grid_small"
+    theta_e: List[float] = field(default_factory=lambda: [0.3, 0.6, 1.0])
+    src_dmag: List[float] = field(default_factory=lambda: [1.0, 2.0])
+    src_reff: List[float] = field(default_factory=lambda: [0.08, 0.15])
+    src_e: List[float] = field(default_factory=lambda: [0.0, 0.3])
+    shear: List[float] = field(default_factory=lambda: [0.0, 0.03])
+
+
+@dataclass
+class TierConfig:
+    """Sampling size and controls of a manifest tier (debug, grid, train)."""
+
+    name: str = "debug"
+    n_per_config: int = 5
+    n_total_per_split: Optional[int] = None
+    control_frac: float = 0.0
+    controls: str = "paired"
+    replicates: int = 2
+    stamp_sizes: List[int] = field(default_factory=lambda: [64, 96])
+    bandsets: List[str] = field(default_factory=lambda: ["r", "grz"])
+
+
+@dataclass
+class EmrConfig:
+    """EMR submission settings (cluster=emr). Region is never defaulted silently."""
+
+    region: Optional[str] = None
+    release_label: str = "emr-7.6.0"
+    master_instance_type: str = "m5.xlarge"
+    core_instance_type: str = "m5.2xlarge"
+    core_instance_count: int = 2
+    subnet_id: Optional[str] = None
+    service_role: str = "EMR_DefaultRole"
+    job_flow_role: str = "EMR_EC2_DefaultRole"
+    log_uri: Optional[str] = None
+    staging_uri: Optional[str] = None
+    auto_terminate: bool = True
+    cluster_id: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    poll_seconds: float = 30.0
+    spark_submit_args: List[str] = field(default_factory=list)
+    deploy_mode: str = "cluster"
+    python: str = "python3.11"
+    wheel: Optional[str] = None
+    bootstrap_commands: List[str] = field(default_factory=list)
+    action_on_failure: str = "CONTINUE"
+    wait: bool = True
+    timeout_minutes: Optional[float] = None
+
+
+@dataclass
+class ClusterConfig:
+    """Where shards run: joblib (local), PySpark (spark_local / master URL) or EMR."""
+
+    name: str = "local"
+    n_jobs: int = -1
+    spark_master: str = "local[*]"
+    spark_conf: Any = field(default_factory=dict)
+    dry_run: bool = False
+    emr: EmrConfig = field(default_factory=EmrConfig)
+
+
+@dataclass
+class SurveyConfig:
+    """Imaging survey: the embedded mock or DR10 south from the public portal."""
+
+    name: str = "mock"
+    source: str = "bricks"
+    base_url: str = "${paths.data_root}/mock_survey/coadd"
+    cutout_url: str = "https://www.legacysurvey.org/viewer/fits-cutout"
+    cutout_layer: str = "ls-dr10-south"
+    tables_root: str = "${paths.data_root}/mock_survey/tables"
+    pixscale_arcsec: float = 0.262
+    brick_size_pix: int = 3600
+
+
+# ----------------------------------------------------------------------------- stage settings
+@dataclass
+class PathsConfig:
+    data_root: str = "outputs/data"
+    runs_root: str = "outputs/runs"
+    cache_root: str = "${paths.data_root}/coadd_cache"
+    cosmos_bank: str = "${paths.data_root}/cosmos_bank/cosmos_bank.h5"
+
+
+@dataclass
+class SeedsConfig:
+    split_seed: int = 13
+    seed_base: int = 42
+
+
+@dataclass
+class StorageConfig:
+    """Object-store settings; endpoint_url points s3:// at a local server (tests, MinIO)."""
+
+    s3_endpoint_url: Optional[str] = None
+    s3_region: Optional[str] = None
+    aws_access_key_id: Optional[str] = None
+    aws_secret_access_key: Optional[str] = None
+
+
+@dataclass
+class CosmosBankConfig:
+    """stage=cosmos_bank: GalSim RealGalaxyCatalog -> HDF5 bank of unit-sum templates."""
+
+    input: Optional[str] = None
+    catalog_name: Optional[str] = None
+    stamp_size: int = 96
+    pixscale_arcsec: float = 0.03
+    hlr_min_arcsec: float = 0.1
+    hlr_max_arcsec: float = 1.0
+    max_galaxies: Optional[int] = None
+    chunk: int = 256
+    smooth_sigma_pix: float = 1.5
+    detect_nsigma: float = 2.0
+
+
+@dataclass
+class MockSurveyConfig:
+    """stage=mock_survey: a small deterministic survey in exact DR10 format."""
+
+    seed: int = 2026
+    n_bricks: int = 12
+    brick_size_pix: int = 400
+    galaxies_per_brick: int = 40
+    stars_per_brick: int = 2
+    n_regions: int = 6
+    psf_fwhm_r_range: List[float] = field(default_factory=lambda: [1.0, 1.6])
+    depth_r_levels: List[float] = field(default_factory=lambda: [23.6, 24.2])
+
+
+@dataclass
+class ManifestConfig:
+    """stage=4a: task manifests."""
+
+    parent: str = "${survey.tables_root}/parent_catalog.parquet"
+    bricks_with_region: str = "${survey.tables_root}/bricks_with_region.parquet"
+    region_selections: str = "${survey.tables_root}/region_selections.parquet"
+    require_lrg_flag: str = "is_v3_color_relaxed"
+    selection_set_ids: Optional[List[str]] = None
+    max_total_tasks: int = 30_000_000
+    write_csv: bool = False
+
+
+@dataclass
+class CacheConfig:
+    """stage=4b: coadd cache (mode=brick) or direct section reads (mode=none).
+
+    threads: fetch threads (I/O bound); retries / backoff_s (seconds, doubled per retry, jittered);
+    timeout_s: per-request timeout in seconds; lru_files: open files kept per worker thread;
+    range_block_bytes: block size of remote ranged reads; verify_data: decompress every fetched
+    file; probe: with mode=none, ask the source for one file per brick to blacklist missing bricks.
+    """
+
+    mode: str = "brick"
+    kinds: List[str] = field(
+        default_factory=lambda: ["image", "invvar", "maskbits", "psfsize"]
+    )
+    threads: int = 8
+    retries: int = 5
+    backoff_s: float = 0.5
+    timeout_s: float = 60.0
+    lru_files: int = 16
+    range_block_bytes: int = 32768
+    verify_data: bool = False
+    probe: bool = True
+
+
+@dataclass
+class InjectConfig:
+    """stage=4c: injection."""
+
+    supersample: int = 0
+    core_mask_radius: float = 0.0
+    shard_max_tasks: int = 2000
+
+
+@dataclass
+class OutputConfig:
+    save_arc: bool = False
+    compression: str = "zstd"
+
+
+@dataclass
+class CompletenessConfig:
+    """stage=4d: recovery definition, validity cuts and binning."""
+
+    arc_snr_min: float = 5.0
+    resolution_min: float = 0.8
+    score_threshold: float = 0.5
+    bad_pixel_frac_max: float = 0.2
+    wise_brightmask_frac_max: float = 0.2
+    z: float = 1.96
+    resolution_edges: List[float] = field(default_factory=lambda: [0.0, 0.4, 0.6, 0.8, 1.0])
+
+
+@dataclass
+class CompactConfig:
+    """stage=4p5: Parquet compaction."""
+
+    dataset: Optional[str] = None
+    target_file_mb: float = 256.0
+
+
+@dataclass
+class DhsConfig:
+    """The root config: groups plus common keys and per-stage settings."""
+
+    stage: StageConfig = MISSING
+    source: SourceConfig = MISSING
+    psf: PsfConfig = MISSING
+    grid: GridConfig = MISSING
+    tier: TierConfig = MISSING
+    cluster: ClusterConfig = MISSING
+    survey: SurveyConfig = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    variant: str = "v3_color_relaxed"
+    bands: List[str] = field(default_factory=lambda: ["g", "r", "z"])
+    skip_if_exists: bool = True
+    force: bool = False
+    experiment_id: Optional[str] = None
+    target: str = "4c"
+    scores: Optional[str] = None
+    metrics_only: bool = False
+    cosmos_bank: CosmosBankConfig = field(default_factory=CosmosBankConfig)
+    mock_survey: MockSurveyConfig = field(default_factory=MockSurveyConfig)
+    manifest: ManifestConfig = field(default_factory=ManifestConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    inject: InjectConfig = field(default_factory=InjectConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    completeness: CompletenessConfig = field(default_factory=CompletenessConfig)
+    compact: CompactConfig = field(default_factory=CompactConfig)
+
+
+GROUP_SCHEMAS = {
+    "stage": StageConfig,
+    "source": SourceConfig,
+    "psf": PsfConfig,
+    "grid": GridConfig,
+    "tier": TierConfig,
+    "cluster": ClusterConfig,
+    "survey": SurveyConfig,
+}
+
+
+# ----------------------------------------------------------------------------- value checks
+def _origin(cfg: Any, key: str) -> str:
+    """Where a key's value came from: the command line or the group's YAML file."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        overrides = list(hc.overrides.task)
+        choices = dict(hc.runtime.choices)
+    except Exception:  # outside a Hydra run (compose API in tests)
+        overrides, choices = [], {}
+    for ov in overrides:
+        name = ov.lstrip("+~").split("=", 1)[0]
+        if name == key or key.startswith((name + ".", name + "[")):
+            return f"command line override '{ov}'"
+    group = key.split(".", 1)[0]
+    choice = choices.get(group) or (cfg[group].get("name") if group in GROUP_SCHEMAS else None)
+    if group in GROUP_SCHEMAS and choice:
+        return f"conf/{group}/{choice}.yaml"
+    return "conf/config.yaml"
+
+
+def _fail(cfg: Any, key: str, value: Any, reason: str, allowed: str) -> None:
+    raise ConfigError(
+        f"{key}={value!r} is invalid: {reason}. Allowed: {allowed}. "
+        f"Set in {_origin(cfg, key)}; fix it there or override it, e.g. `dhs {key}=...`."
+    )
+
+
+def _choice(cfg: Any, key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        _fail(cfg, key, value, "unknown value", ", ".join(map(str, allowed)))
+
+
+def _positive(cfg: Any, key: str, value: Any, strict: bool = True) -> None:
+    if value is None or not (value > 0 if strict else value >= 0):
+        _fail(cfg, key, value, "must be " + ("> 0" if strict else ">= 0"), "positive numbers")
+
+
+def check(cfg: Any) -> None:
+    """Reject bad values before any work. Raises ConfigError naming key, allowed values, file."""
+    _choice(cfg, "stage.name", cfg.stage.name, STAGES)
+    _choice(cfg, "source.name", cfg.source.name, SOURCES)
+    _choice(cfg, "psf.name", cfg.psf.name, PSFS)
+    _choice(cfg, "grid.name", cfg.grid.name, GRIDS)
+    _choice(cfg, "tier.name", cfg.tier.name, TIERS)
+    _choice(cfg, "cluster.name", cfg.cluster.name, CLUSTERS)
+    _choice(cfg, "survey.name", cfg.survey.name, SURVEYS)
+    _choice(cfg, "survey.source", cfg.survey.source, ("bricks", "cutout_service"))
+    _choice(cfg, "tier.controls", cfg.tier.controls, ("paired", "unpaired"))
+    _choice(cfg, "cache.mode", cfg.cache.mode, ("brick", "none"))
+    _positive(cfg, "psf.default_fwhm_arcsec", cfg.psf.default_fwhm_arcsec)
+    _positive(cfg, "psf.kernel_fwhm_multiple", cfg.psf.kernel_fwhm_multiple)
+    if cfg.psf.name == "moffat" and not cfg.psf.beta > 1:
+        _fail(cfg, "psf.beta", cfg.psf.beta, "a Moffat profile needs beta > 1", "beta > 1")
+    if not 0.0 <= cfg.tier.control_frac <= 1.0:
+        _fail(cfg, "tier.control_frac", cfg.tier.control_frac, "outside [0, 1]", "0 <= x <= 1")
+    for size in cfg.tier.stamp_sizes:
+        if not (isinstance(size, int) and size > 0 and size % 2 == 0):
+            _fail(cfg, "tier.stamp_sizes", list(cfg.tier.stamp_sizes),
+                  f"stamp size {size} is not a positive even integer", "e.g. [64, 96]")
+    for key, bands in [("bands", cfg.bands)] + [
+        (f"tier.bandsets[{i}]", list(b)) for i, b in enumerate(cfg.tier.bandsets)
+    ]:
+        bad = [b for b in bands if b not in BANDS]
+        if bad or not bands:
+            _fail(cfg, key, "".join(bands) if key != "bands" else list(bands),
+                  f"bands {bad or 'empty'} are not DR10 optical bands", "g, r, i, z")
+    for axis in ("theta_e", "src_dmag", "src_reff", "src_e", "shear"):
+        if len(cfg.grid[axis]) == 0:
+            _fail(cfg, f"grid.{axis}", [], "a grid axis cannot be empty", "a non-empty list")
+    if cfg.tier.replicates < 1:
+        _fail(cfg, "tier.replicates", cfg.tier.replicates, "must be >= 1", "1, 2, ...")
+    if cfg.tier.n_per_config < 1:
+        _fail(cfg, "tier.n_per_config", cfg.tier.n_per_config, "must be >= 1", "1, 2, ...")
+    _positive(cfg, "mock_survey.brick_size_pix", cfg.mock_survey.brick_size_pix)
+    _positive(cfg, "cosmos_bank.pixscale_arcsec", cfg.cosmos_bank.pixscale_arcsec)
+    _positive(cfg, "completeness.z", cfg.completeness.z)
+    _positive(cfg, "inject.core_mask_radius", cfg.inject.core_mask_radius, strict=False)
+    _positive(cfg, "inject.supersample", cfg.inject.supersample, strict=False)
+    for key in ("bad_pixel_frac_max", "wise_brightmask_frac_max"):
+        value = cfg.completeness[key]
+        if not 0.0 <= value <= 1.0:
+            _fail(cfg, f"completeness.{key}", value, "outside [0, 1]", "0 <= x <= 1")
+
+
+def register() -> None:
+    """Register the root schema and one schema per group (used by the YAML defaults lists)."""
+    cs = ConfigStore.instance()
+    cs.store(name="dhs_schema", node=DhsConfig)
+    for group, schema in GROUP_SCHEMAS.items():
+        cs.store(group=group, name=f"{group}_schema", node=schema)
+
+
+register()

@@ -1,0 +1,1 @@
+"""Package data: the embedded COSMOS galaxies (see SOURCES.md)."""

@@ -1,0 +1,1 @@
+"""Storage (local paths and s3://), Parquet datasets, atomic commits, HDF5."""

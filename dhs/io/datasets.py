@@ -1,0 +1,104 @@
+"""Parquet datasets: hive-partitioned by ``region_split``, written shard by shard atomically.
+
+A shard ``<name>`` writes one file per partition value, ``<col>=<v>/part-<name>.parquet``, each
+through a hidden temporary name and a rename; then a commit marker ``_shards/<name>.json``
+(row counts). A shard is done when its marker exists; re-running a shard rewrites the same file
+names, so a killed run never leaves duplicates. A dataset is complete when ``_SUCCESS`` exists.
+Readers ignore names starting with '.' or '_'.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Iterable, Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dhs.io import storage
+
+PARTITION_COL = "region_split"
+SHARDS_DIR = "_shards"
+SUCCESS = "_SUCCESS"
+
+
+def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd", row_group_size: Optional[int] = None) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression=compression, row_group_size=row_group_size)
+    return sink.getvalue()
+
+
+def shard_done(dataset: str, shard: str) -> bool:
+    return storage.exists(storage.join(dataset, SHARDS_DIR, f"{shard}.json"))
+
+
+def write_shard(table: pa.Table, dataset: str, shard: str, *, partition_col: str = PARTITION_COL,
+                compression: str = "zstd", extra: Optional[dict] = None) -> dict:
+    """Write ``table`` as shard ``shard`` of ``dataset``; returns {partition value: rows}.
+
+    Row order inside each partition file is the table's row order.
+    """
+    counts: dict[str, int] = {}
+    if partition_col and partition_col in table.column_names:
+        values = sorted(set(table.column(partition_col).to_pylist()), key=str)
+        for value in values:
+            part = table.filter(pc.equal(table.column(partition_col), value)).drop_columns([partition_col])
+            uri = storage.join(dataset, f"{partition_col}={value}", f"part-{shard}.parquet")
+            storage.write_bytes_atomic(uri, table_to_parquet_bytes(part, compression))
+            counts[str(value)] = part.num_rows
+    else:
+        uri = storage.join(dataset, f"part-{shard}.parquet")
+        storage.write_bytes_atomic(uri, table_to_parquet_bytes(table, compression))
+        counts[""] = table.num_rows
+    marker = {"shard": shard, "rows": counts, **(extra or {})}
+    storage.write_text_atomic(storage.join(dataset, SHARDS_DIR, f"{shard}.json"),
+                              json.dumps(marker, sort_keys=True))
+    return counts
+
+
+def committed_shards(dataset: str) -> list[str]:
+    return [n[:-5] for n in storage.listdir(storage.join(dataset, SHARDS_DIR)) if n.endswith(".json")]
+
+
+def data_files(dataset: str) -> list[str]:
+    """Committed data files of a dataset, sorted by path (deterministic read order)."""
+    out = []
+    for uri in storage.walk_files(dataset):
+        rel = uri[len(storage.normalize(dataset)):].lstrip("/")
+        if any(part.startswith((".", "_")) for part in rel.split("/")):
+            continue
+        if uri.endswith(".parquet"):
+            out.append(uri)
+    return out
+
+
+def read_dataset(dataset: str, columns: Optional[list[str]] = None, *,
+                 partition_col: str = PARTITION_COL, filters: Any = None) -> pa.Table:
+    """Read all committed files (sorted by path), adding the hive partition column back."""
+    import pyarrow.dataset as ds
+
+    files = data_files(dataset)
+    if not files:
+        raise FileNotFoundError(f"no Parquet files under {dataset}; has the stage that writes it run?")
+    fsys, _ = storage.filesystem(dataset)
+    paths = [storage.filesystem(f)[1] for f in files]
+    base = storage.filesystem(dataset)[1]
+    partitioning = ds.partitioning(pa.schema([(partition_col, pa.string())]), flavor="hive") if partition_col else None
+    dset = ds.dataset(paths, filesystem=fsys, format="parquet", partitioning=partitioning,
+                      partition_base_dir=base)
+    return dset.to_table(columns=columns, filter=filters)
+
+
+def mark_success(dataset: str, record: dict) -> None:
+    storage.write_text_atomic(storage.join(dataset, SUCCESS), json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def is_complete(dataset: str) -> bool:
+    return storage.exists(storage.join(dataset, SUCCESS))
+
+
+def iter_batches(dataset: str, columns: Optional[list[str]] = None,
+                 batch_size: int = 65536) -> Iterable[pa.RecordBatch]:
+    yield from read_dataset(dataset, columns).to_batches(max_chunksize=batch_size)

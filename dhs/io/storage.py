@@ -1,0 +1,224 @@
+"""One storage interface for local paths and ``s3://`` URIs (``s3a://``/``s3n://`` accepted).
+
+Everything that reads or writes a dataset goes through these functions, so a stage never cares
+whether ``data_root`` is a local folder or a bucket. S3 goes through pyarrow's S3FileSystem;
+``configure`` sets the endpoint (e.g. a local S3 server), region and credentials for the process.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from pyarrow import fs as pafs
+
+_S3_SCHEMES = ("s3://", "s3a://", "s3n://")
+
+
+@dataclass
+class S3Settings:
+    endpoint_url: Optional[str] = None
+    region: Optional[str] = None
+    access_key: Optional[str] = None
+    secret_key: Optional[str] = None
+
+
+_SETTINGS = S3Settings()
+_S3FS: Optional[pafs.FileSystem] = None
+_LOCAL = pafs.LocalFileSystem()
+
+
+def configure(endpoint_url: Optional[str] = None, region: Optional[str] = None,
+              access_key: Optional[str] = None, secret_key: Optional[str] = None) -> None:
+    """Set the process-wide S3 settings (None falls back to the AWS_* environment)."""
+    global _SETTINGS, _S3FS
+    _SETTINGS = S3Settings(endpoint_url, region, access_key, secret_key)
+    _S3FS = None
+
+
+def configure_from(cfg: Any) -> None:
+    """Configure from a config's ``storage`` node (a DictConfig or dict)."""
+    st = cfg["storage"] if "storage" in cfg else {}
+    configure(st.get("s3_endpoint_url"), st.get("s3_region"),
+              st.get("aws_access_key_id"), st.get("aws_secret_access_key"))
+
+
+def settings() -> S3Settings:
+    return _SETTINGS
+
+
+def normalize(uri: str) -> str:
+    """``s3a://b/k`` -> ``s3://b/k``; ``file:///x`` -> ``/x``; other paths unchanged."""
+    uri = str(uri)
+    for scheme in _S3_SCHEMES[1:]:
+        if uri.startswith(scheme):
+            return "s3://" + uri[len(scheme):]
+    if uri.startswith("file://"):
+        return uri[len("file://"):]
+    return uri
+
+
+def is_s3(uri: str) -> bool:
+    return str(uri).startswith(_S3_SCHEMES)
+
+
+def is_http(uri: str) -> bool:
+    return str(uri).startswith(("http://", "https://"))
+
+
+def _s3fs() -> pafs.FileSystem:
+    global _S3FS
+    if _S3FS is None:
+        s = _SETTINGS
+        kwargs: dict[str, Any] = {}
+        endpoint = s.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs["endpoint_override"] = host or scheme
+            kwargs["scheme"] = scheme if host else "https"
+        region = s.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+        if region:
+            kwargs["region"] = region
+        if s.access_key:
+            kwargs["access_key"] = s.access_key
+            kwargs["secret_key"] = s.secret_key
+        _S3FS = pafs.S3FileSystem(**kwargs)
+    return _S3FS
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and the path inside it for ``uri``."""
+    uri = normalize(uri)
+    if is_s3(uri):
+        return _s3fs(), uri[len("s3://"):]
+    return _LOCAL, os.path.abspath(uri)
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts with '/', keeping the scheme of ``base``."""
+    base = normalize(base)
+    if is_s3(base) or is_http(base):
+        return "/".join([base.rstrip("/")] + [p.strip("/") for p in parts if p])
+    return os.path.join(base, *parts)
+
+
+def dirname(uri: str) -> str:
+    uri = normalize(uri)
+    if is_s3(uri):
+        return "s3://" + posixpath.dirname(uri[len("s3://"):].rstrip("/"))
+    return os.path.dirname(uri)
+
+
+def basename(uri: str) -> str:
+    return posixpath.basename(normalize(uri).rstrip("/"))
+
+
+def exists(uri: str) -> bool:
+    f, p = filesystem(uri)
+    return f.get_file_info(p).type != pafs.FileType.NotFound
+
+
+def isdir(uri: str) -> bool:
+    f, p = filesystem(uri)
+    return f.get_file_info(p).type == pafs.FileType.Directory
+
+
+def size(uri: str) -> int:
+    f, p = filesystem(uri)
+    info = f.get_file_info(p)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(uri)
+    return int(info.size or 0)
+
+
+def makedirs(uri: str) -> None:
+    f, p = filesystem(uri)
+    f.create_dir(p, recursive=True)
+
+
+def listdir(uri: str) -> list[str]:
+    """Names (not paths) directly under ``uri``, sorted; empty if it does not exist."""
+    f, p = filesystem(uri)
+    if f.get_file_info(p).type == pafs.FileType.NotFound:
+        return []
+    infos = f.get_file_info(pafs.FileSelector(p, recursive=False))
+    return sorted(posixpath.basename(i.path.rstrip("/")) for i in infos)
+
+
+def walk_files(uri: str) -> list[str]:
+    """All files below ``uri`` (full URIs), sorted."""
+    f, p = filesystem(uri)
+    if f.get_file_info(p).type == pafs.FileType.NotFound:
+        return []
+    infos = f.get_file_info(pafs.FileSelector(p, recursive=True))
+    prefix = "s3://" if is_s3(normalize(uri)) else ""
+    return sorted(prefix + i.path for i in infos if i.type == pafs.FileType.File)
+
+
+def read_bytes(uri: str) -> bytes:
+    f, p = filesystem(uri)
+    with f.open_input_stream(p) as s:
+        return s.read()
+
+
+def read_text(uri: str) -> str:
+    return read_bytes(uri).decode("utf-8")
+
+
+def open_input(uri: str):
+    """A seekable binary file for reading (pyarrow NativeFile)."""
+    f, p = filesystem(uri)
+    return f.open_input_file(p)
+
+
+def open_output(uri: str):
+    """A binary output stream (not atomic; prefer write_bytes_atomic)."""
+    f, p = filesystem(uri)
+    if not is_s3(normalize(uri)):
+        f.create_dir(os.path.dirname(p), recursive=True)
+    return f.open_output_stream(p)
+
+
+def rename(src: str, dst: str) -> None:
+    """Move ``src`` to ``dst`` (atomic on a local filesystem; copy+delete on S3)."""
+    f, ps = filesystem(src)
+    _, pd = filesystem(dst)
+    if not is_s3(normalize(dst)):
+        f.create_dir(os.path.dirname(pd), recursive=True)
+    f.move(ps, pd)
+
+
+def tmp_name(uri: str) -> str:
+    """A hidden temporary sibling of ``uri`` (ignored by dataset readers: leading '.')."""
+    return join(dirname(uri), f".tmp-{uuid.uuid4().hex[:12]}-{basename(uri)}")
+
+
+def write_bytes_atomic(uri: str, data: bytes) -> None:
+    """Write to a temporary name, then rename, so readers never see a partial file.
+
+    On S3 a single PUT is already atomic, so the object is written in place.
+    """
+    if is_s3(normalize(uri)):
+        with open_output(uri) as out:
+            out.write(data)
+        return
+    tmp = tmp_name(uri)
+    with open_output(tmp) as out:
+        out.write(data)
+    rename(tmp, uri)
+
+
+def write_text_atomic(uri: str, text: str) -> None:
+    write_bytes_atomic(uri, text.encode("utf-8"))
+
+
+def remove(uri: str) -> None:
+    f, p = filesystem(uri)
+    info = f.get_file_info(p)
+    if info.type == pafs.FileType.Directory:
+        f.delete_dir(p)
+    elif info.type == pafs.FileType.File:
+        f.delete_file(p)

@@ -1,0 +1,58 @@
+"""Rich progress bars and summary tables shared by every stage."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, Iterator, Mapping, Sequence
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+_CONSOLE: Console | None = None
+
+
+def console() -> Console:
+    """The process-wide console (stderr when stdout is not a terminal keeps data pipes clean)."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        _CONSOLE = Console(stderr=not sys.stdout.isatty() and False)
+    return _CONSOLE
+
+
+@contextlib.contextmanager
+def progress(con: Console | None = None, *, transient: bool = False) -> Iterator[Progress]:
+    """A progress bar with count, elapsed and remaining time."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=con or console(), transient=transient,
+        disable=False,
+    )
+    with bar:
+        yield bar
+
+
+def summary_table(title: str, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+                  columns: Sequence[str] | None = None) -> Table:
+    """A rich table from a mapping (two columns) or a list of row mappings."""
+    table = Table(title=title, title_justify="left")
+    if isinstance(rows, Mapping):
+        table.add_column("quantity")
+        table.add_column("value", justify="right")
+        for k, v in rows.items():
+            table.add_row(str(k), _fmt(v))
+        return table
+    cols = list(columns or (rows[0].keys() if rows else []))
+    for c in cols:
+        table.add_column(str(c), justify="right" if rows and isinstance(rows[0].get(c), (int, float)) else "left")
+    for r in rows:
+        table.add_row(*[_fmt(r.get(c)) for c in cols])
+    return table
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,55 @@
+"""stage=plan: show the resolved choices and, for every stage, what it would read and write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from dhs import stages
+from dhs.io import storage
+
+
+def datasets(cfg: Any) -> dict:
+    return {"reads": [], "writes": []}
+
+
+def _exists(uri: str) -> str:
+    try:
+        return "[green]yes[/green]" if storage.exists(uri) else "[yellow]no[/yellow]"
+    except Exception as exc:  # unreachable bucket, bad credentials
+        return f"[red]? ({type(exc).__name__})[/red]"
+
+
+def run(cfg: Any, ctx: Any) -> dict:
+    choices = Table(title="dhs plan: resolved choices", title_justify="left")
+    choices.add_column("group")
+    choices.add_column("choice")
+    for group in ("stage", "source", "psf", "grid", "tier", "cluster", "survey"):
+        choices.add_row(group, str(ctx.choices.get(group, cfg[group].name)))
+    for key in ("variant", "bands", "paths.data_root", "seeds.split_seed", "seeds.seed_base",
+                "skip_if_exists", "force"):
+        node: Any = cfg
+        for part in key.split("."):
+            node = node[part]
+        choices.add_row(key, str(list(node) if key == "bands" else node))
+    ctx.console.print(choices)
+
+    table = Table(title="dhs plan: datasets per stage", title_justify="left")
+    for col in ("stage", "reads / writes", "dataset", "exists"):
+        table.add_column(col)
+    plan: dict[str, Any] = {}
+    for name in stages.STAGE_MODULES:
+        if name in ("plan", "all"):
+            continue
+        if not stages.available(name):
+            table.add_row(name, "-", "[dim]stage not available in this version yet[/dim]", "")
+            plan[name] = None
+            continue
+        ds = stages.load(name).datasets(cfg)
+        plan[name] = ds
+        for kind in ("reads", "writes"):
+            for uri in ds.get(kind, []):
+                table.add_row(name, kind, str(uri), _exists(str(uri)))
+    ctx.console.print(table)
+    return {"stage": "plan", "datasets": plan}

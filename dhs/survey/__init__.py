@@ -1,0 +1,1 @@
+"""DR10 knowledge: bricks, WCS, file names and URLs, maskbits, FITS readers."""

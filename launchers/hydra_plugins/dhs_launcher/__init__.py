@@ -1,0 +1,1 @@
+"""Hydra launcher plugin that submits sweep jobs as EMR steps."""
