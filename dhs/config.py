@@ -207,6 +207,7 @@ class ManifestConfig:
     selection_set_ids: Optional[List[str]] = None
     max_total_tasks: int = 30_000_000
     write_csv: bool = False
+    shard_max_tasks: int = 500_000
 
 
 @dataclass
@@ -235,11 +236,18 @@ class CacheConfig:
 
 @dataclass
 class InjectConfig:
-    """stage=4c: injection."""
+    """stage=4c: injection.
+
+    supersample: 0 = the renderer's default (adaptive, factor 5), else a uniform factor;
+    core_mask_radius: pixels; shard_max_tasks: tasks per shard (whole bricks);
+    run_name: folder of this injection under phase4c/<variant>/ (a sweep over sources or PSFs
+    writes side by side).
+    """
 
     supersample: int = 0
     core_mask_radius: float = 0.0
-    shard_max_tasks: int = 2000
+    shard_max_tasks: int = 500
+    run_name: str = "${source.name}_${psf.name}"
 
 
 @dataclass
@@ -404,6 +412,17 @@ def register() -> None:
     cs.store(name="dhs_schema", node=DhsConfig)
     for group, schema in GROUP_SCHEMAS.items():
         cs.store(group=group, name=f"{group}_schema", node=schema)
+    register_launcher()
+
+
+def register_launcher() -> None:
+    """Make ``hydra/launcher=dhs_emr`` known to Hydra in editable installs too (see
+    hydra_plugins.dhs_launcher.register)."""
+    try:
+        from hydra_plugins.dhs_launcher import register as register_dhs_launcher
+    except ImportError:  # the launcher package is not installed: sweeps run with the others
+        return
+    register_dhs_launcher()
 
 
 register()

@@ -32,6 +32,11 @@ def manifest_dir(cfg: Any, exp_id: str) -> str:
     return join(phase_root(cfg, "phase4a"), "manifests", exp_id)
 
 
+def manifest_csv_dir(cfg: Any, exp_id: str) -> str:
+    """Optional CSV copy of a manifest (manifest.write_csv), beside the Parquet manifests."""
+    return join(phase_root(cfg, "phase4a"), "manifests_csv", exp_id)
+
+
 def bricks_manifest_dir(cfg: Any) -> str:
     return join(phase_root(cfg, "phase4a"), "bricks_manifest")
 
@@ -48,16 +53,21 @@ def blacklist_path(cfg: Any) -> str:
     return join(cache_root(cfg), "_blacklist.csv")
 
 
+def injection_root(cfg: Any) -> str:
+    """``{data_root}/phase4c/{variant}/{inject.run_name}`` (run_name defaults to source_psf)."""
+    return join(phase_root(cfg, "phase4c"), str(cfg.inject.run_name))
+
+
 def stamps_dir(cfg: Any, exp_id: str) -> str:
-    return join(phase_root(cfg, "phase4c"), "stamps", exp_id)
+    return join(injection_root(cfg), "stamps", exp_id)
 
 
 def metrics_dir(cfg: Any, exp_id: str) -> str:
-    return join(phase_root(cfg, "phase4c"), "metrics", exp_id)
+    return join(injection_root(cfg), "metrics", exp_id)
 
 
 def completeness_dir(cfg: Any, exp_id: str) -> str:
-    return join(phase_root(cfg, "phase4d"), exp_id)
+    return join(phase_root(cfg, "phase4d"), str(cfg.inject.run_name), exp_id)
 
 
 def validate_dir(cfg: Any, target: str, exp_id: str) -> str:
@@ -66,3 +76,13 @@ def validate_dir(cfg: Any, target: str, exp_id: str) -> str:
 
 def mock_survey_root(cfg: Any) -> str:
     return join(str(cfg.paths.data_root), "mock_survey")
+
+
+def mock_survey_coadd(cfg: Any) -> str:
+    """``{data_root}/mock_survey/coadd``: the mock bricks (what survey=mock's base_url points at)."""
+    return join(mock_survey_root(cfg), "coadd")
+
+
+def mock_survey_tables(cfg: Any) -> str:
+    """``{data_root}/mock_survey/tables``: parent catalog, brick table, region selections."""
+    return join(mock_survey_root(cfg), "tables")

@@ -90,3 +90,194 @@ def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
 
 def names(columns: tuple[Column, ...]) -> list[str]:
     return [c.name for c in columns]
+
+
+# ----------------------------------------------------------------------------- stage 4c
+#: Error codes of a 4c row (empty string: no error).
+ERROR_CODES = ("", "edge", "blacklisted_brick", "missing_file", "corrupt_file", "nan_pixels",
+               "bad_psf", "render_failed", "bad_row")
+PSF_SOURCES = ("map", "manifest", "default")
+
+
+def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tuple[Column, ...]:
+    """Columns 4c adds to every manifest column in the metrics dataset (per-band ones for ``bands``)."""
+    per_band: list[Column] = []
+    for b in bands:
+        per_band += [
+            _c(f"psf_fwhm_used_{b}", F64, "arcsec", f"PSF FWHM used for band {b}"),
+            _c(f"psf_source_{b}", STR, "", f"where the {b} FWHM came from: map, manifest or default"),
+            _c(f"injected_flux_{b}", F64, "nmgy", f"total arc flux added in band {b} (after core mask)"),
+        ]
+    return (
+        _c("cutout_ok", I32, "", "1 when the stamp was cut and injected"),
+        _c("error_code", STR, "", "why cutout_ok is 0: " + ", ".join(e for e in ERROR_CODES if e)),
+        _c("arc_snr", F64, "", "sum of arc over good r pixels / sqrt(sum of their variance), arc pixels only"),
+        _c("arc_snr_max", F64, "", "largest per-pixel arc / sigma over good r pixels"),
+        _c("bad_pixel_frac", F64, "", "fraction of stamp pixels with r-band bad maskbits or invvar <= 0"),
+        _c("wise_brightmask_frac", F64, "", "fraction of stamp pixels with WISEM1 or WISEM2 set"),
+        _c("metrics_ok", I32, "", "1 when cutout_ok and every metric is finite"),
+        *per_band,
+        _c("magnification", F64, "", "lensed over intrinsic source flux (before PSF)"),
+        _c("tangential_stretch", F64, "", "tangential eigenvalue of the inverse Jacobian at the image"),
+        _c("radial_stretch", F64, "", "radial eigenvalue of the inverse Jacobian at the image"),
+        _c("magnification_proxy", F64, "", "point magnification at 1.1 theta_E (the earlier system's proxy)"),
+        _c("expected_arc_radius", F64, "arcsec", "expected radius of the arc"),
+        _c("physics_warnings", STR, "", "semicolon-separated renderer warnings"),
+        _c("source_mode", STR, "", "sersic or cosmos"),
+        _c("cosmos_index", I64, "", "index into the COSMOS bank (-1 for Sersic and controls)"),
+        _c("cosmos_hlr_arcsec", F64, "arcsec", "intrinsic half-light radius of the COSMOS source (bank value)"),
+        _c("lensed_hlr_arcsec", F64, "arcsec", "half-light radius of the rendered arc about the lens centre"),
+        _c("core_mask_radius", F64, "pixel", "arc zeroed inside this radius before adding"),
+        _c("supersample", I32, "", "supersampling factor of the renderer"),
+        _c("psf_model", STR, "", "moffat or gaussian"),
+        _c("moffat_beta", F64, "", "Moffat beta (NaN for gaussian)"),
+        _c("z_source", F64, "", "source redshift (configuration)"),
+    )
+
+
+STAMP_ARRAYS = ("image", "invvar", "maskbits")
+
+
+def stamp_columns(save_arc: bool = False) -> tuple[Column, ...]:
+    """The stamps dataset: ids plus flattened (bands, size, size) arrays as Parquet lists.
+
+    Floats are stored with Parquet's BYTE_STREAM_SPLIT encoding and zstd (lossless, readable by
+    pyarrow, pandas, polars, DuckDB and Spark); ``dhs.io.stamps.to_numpy`` reshapes rows.
+    """
+    cols = [
+        _c("task_id", STR, "", "task id (joins the metrics dataset)"),
+        _c("experiment_id", STR, "", "experiment"),
+        _c("brickname", STR, "", "brick"),
+        _c("is_control", I32, "", "1 for a control"),
+        _c("bandset", STR, "", "band order of the arrays, e.g. grz"),
+        _c("stamp_size", I32, "pixel", "stamp side"),
+        _c("cutout_ok", I32, "", "1 when the stamp is valid"),
+        _c("image", pa.list_(F32), "nmgy", "image (bands, size, size) flattened, arc included"),
+        _c("invvar", pa.list_(F32), "1/nmgy^2", "inverse variance (bands, size, size) flattened"),
+        _c("maskbits", pa.list_(I32), "", "DR10 maskbits (size, size) flattened"),
+    ]
+    if save_arc:
+        cols.append(_c("arc", pa.list_(F32), "nmgy", "the injected arc alone (bands, size, size) flattened"))
+    return tuple(cols)
+
+
+# ----------------------------------------------------------------------------- stage 4d
+#: Bin columns a completeness surface can be keyed by (lower edges for the binned quantities).
+SURFACE_KEYS: tuple[Column, ...] = (
+    _c("theta_e_arcsec", F64, "arcsec", "Einstein radius (grid value)"),
+    _c("src_dmag", F64, "mag", "source r magnitude minus lens r magnitude (grid value)"),
+    _c("src_reff_arcsec", F64, "arcsec", "Sersic source effective radius (grid value)"),
+    _c("psf_bin_arcsec", F64, "arcsec", "lower edge of the 0.1 arcsec bin of psfsize_r"),
+    _c("depth_bin_mag", F64, "mag", "lower edge of the 0.25 mag bin of the r-band 5-sigma point-source depth"),
+    _c("resolution_lo", F64, "", "lower edge of the theta_E / psfsize_r bin"),
+    _c("resolution_hi", F64, "", "upper edge of the theta_E / psfsize_r bin (inf for the last)"),
+    _c("resolution_bin", STR, "", "theta_E / psfsize_r bin label, e.g. [0.8, 1.0)"),
+)
+
+_SURFACE_STATS: tuple[Column, ...] = (
+    _c("n_attempted", I64, "", "injections attempted"),
+    _c("n_valid", I64, "", "injections with cutout_ok = 1 and metrics_ok = 1"),
+    _c("n_clean", I64, "", "valid injections within the bad-pixel and WISE bright-mask cuts"),
+    _c("n_recovered", I64, "", "valid injections recovered"),
+    _c("n_recovered_clean", I64, "", "clean injections recovered"),
+    _c("completeness", F64, "", "n_recovered / n_valid (NaN when n_valid = 0)"),
+    _c("completeness_lo", F64, "", "Wilson lower bound of completeness"),
+    _c("completeness_hi", F64, "", "Wilson upper bound of completeness"),
+    _c("completeness_attempted", F64, "", "n_recovered / n_attempted"),
+    _c("completeness_attempted_lo", F64, "", "Wilson lower bound of completeness_attempted"),
+    _c("completeness_attempted_hi", F64, "", "Wilson upper bound of completeness_attempted"),
+    _c("completeness_clean", F64, "", "n_recovered_clean / n_clean"),
+    _c("completeness_clean_lo", F64, "", "Wilson lower bound of completeness_clean"),
+    _c("completeness_clean_hi", F64, "", "Wilson upper bound of completeness_clean"),
+)
+
+_SURFACE_ACROSS: tuple[Column, ...] = (
+    _c("n_regions", I64, "", "regions with at least one valid injection in the bin"),
+    _c("completeness_region_mean", F64, "", "mean over regions of the per-region completeness"),
+    _c("completeness_region_std", F64, "", "sample standard deviation (ddof=1) over regions of the "
+                                          "per-region completeness (NaN for one region)"),
+)
+
+
+def surface_columns(keys: tuple[str, ...] | list[str], per_region: bool) -> tuple[Column, ...]:
+    """Columns of a completeness surface keyed by ``keys`` (names from SURFACE_KEYS).
+
+    Per-region surfaces carry region_id; aggregated surfaces carry the across-region statistics.
+    ``region_split`` ('train', 'val', 'test' or 'all') is the partition column.
+    """
+    by_name = {c.name: c for c in SURFACE_KEYS}
+    head = [_c("region_split", STR, "", "train, val, test, or all (every split pooled)")]
+    if per_region:
+        head.append(_c("region_id", I64, "", "region"))
+    tail = _SURFACE_STATS if per_region else _SURFACE_STATS + _SURFACE_ACROSS
+    return tuple(head + [by_name[k] for k in keys]) + tail
+
+
+# ----------------------------------------------------------------------------- stage mock_survey
+#: parent_catalog.parquet of the mock survey (the columns stage 4a reads, earlier system's names).
+MOCK_PARENT: tuple[Column, ...] = (
+    _c("brickname", STR, "", "DR10 brick holding the galaxy"),
+    _c("objid", I64, "", "object id within the brick"),
+    _c("ra", F64, "deg", "right ascension (model centre)"),
+    _c("dec", F64, "deg", "declination (model centre)"),
+    _c("region_id", I64, "", "region of the brick"),
+    _c("region_split", STR, "", "train, val or test (region-level holdout)"),
+    _c("gmag", F64, "mag", "observed g (MW extinction included)"),
+    _c("rmag", F64, "mag", "observed r (MW extinction included)"),
+    _c("zmag", F64, "mag", "observed z (MW extinction included)"),
+    _c("w1mag", F64, "mag", "observed W1 (AB)"),
+    _c("rz", F64, "mag", "r - z from MW-corrected magnitudes"),
+    _c("zw1", F64, "mag", "z - W1 from MW-corrected magnitudes"),
+    _c("gmag_mw", F64, "mag", "MW-corrected g (NaN where gmag_valid is false)"),
+    _c("rmag_mw", F64, "mag", "MW-corrected r"),
+    _c("zmag_mw", F64, "mag", "MW-corrected z"),
+    _c("w1mag_mw", F64, "mag", "MW-corrected W1"),
+    _c("gmag_valid", BOOL, "", "valid g-band photometry"),
+    _c("type", STR, "", "Tractor morphological type (DEV)"),
+    _c("sersic", F64, "", "Sersic index of the model (4)"),
+    _c("shape_r", F64, "arcsec", "semi-major half-light radius"),
+    _c("shape_e1", F64, "", "ellipticity component (1-q)/(1+q) cos 2phi"),
+    _c("shape_e2", F64, "", "ellipticity component (1-q)/(1+q) sin 2phi"),
+    _c("flux_g", F64, "nmgy", "observed total g flux"),
+    _c("flux_r", F64, "nmgy", "observed total r flux"),
+    _c("flux_z", F64, "nmgy", "observed total z flux"),
+    _c("ebv", F64, "mag", "SFD E(B-V) of the brick"),
+    _c("is_v1_pure_massive", BOOL, "", "LRG variant v1: zmag_mw < 20.0, rz > 0.5, zw1 > 1.6"),
+    _c("is_v2_baseline_dr10", BOOL, "", "LRG variant v2: zmag_mw < 20.4, rz > 0.4, zw1 > 1.6"),
+    _c("is_v3_color_relaxed", BOOL, "", "LRG variant v3: zmag_mw < 20.4, rz > 0.4, zw1 > 0.8"),
+    _c("is_v4_mag_relaxed", BOOL, "", "LRG variant v4: zmag_mw < 21.0, rz > 0.4, zw1 > 0.8"),
+    _c("is_v5_very_relaxed", BOOL, "", "LRG variant v5: zmag_mw < 21.5, rz > 0.3, zw1 > 0.5"),
+)
+
+#: bricks_with_region.parquet of the mock survey.
+MOCK_BRICKS: tuple[Column, ...] = (
+    _c("brickname", STR, "", "DR10 brick"),
+    _c("brickid", I64, "", "DR10 BRICKID"),
+    _c("region_id", I64, "", "region of the brick"),
+    _c("region_split", STR, "", "train, val or test"),
+    _c("ra", F64, "deg", "brick centre RA"),
+    _c("dec", F64, "deg", "brick centre Dec"),
+    _c("ra1", F64, "deg", "primary area RA min"),
+    _c("ra2", F64, "deg", "primary area RA max"),
+    _c("dec1", F64, "deg", "primary area Dec min"),
+    _c("dec2", F64, "deg", "primary area Dec max"),
+    _c("psfsize_g", F64, "arcsec", "PSF FWHM at the brick centre, g"),
+    _c("psfsize_r", F64, "arcsec", "PSF FWHM at the brick centre, r"),
+    _c("psfsize_z", F64, "arcsec", "PSF FWHM at the brick centre, z"),
+    _c("psfdepth_g", F64, "1/nmgy^2", "point-source flux inverse variance (invvar * sum PSF^2) at the centre, g"),
+    _c("psfdepth_r", F64, "1/nmgy^2", "point-source flux inverse variance (invvar * sum PSF^2) at the centre, r"),
+    _c("psfdepth_z", F64, "1/nmgy^2", "point-source flux inverse variance (invvar * sum PSF^2) at the centre, z"),
+    _c("ebv", F64, "mag", "SFD E(B-V) of the brick"),
+    _c("n_lrg", I64, "", "parent-catalog galaxies in the brick"),
+    _c("brick_size_pix", I64, "pixel", "side of the brick images"),
+)
+
+#: region_selections.parquet of the mock survey.
+MOCK_REGION_SELECTIONS: tuple[Column, ...] = (
+    _c("selection_set_id", STR, "", "selection set"),
+    _c("selection_strategy", STR, "", "how the set chose regions"),
+    _c("ranking_mode", STR, "", "region ranking (density, psf_weighted, n_lrg)"),
+    _c("region_id", I64, "", "selected region"),
+    _c("region_split", STR, "", "split of the region"),
+    _c("rank", I64, "", "rank of the region within its split (0 = best)"),
+)

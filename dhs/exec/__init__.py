@@ -22,12 +22,32 @@ def run_shards(fn: ShardFn, shards: Sequence[Any], cfg: Any, *, desc: str = "sha
     name = plain["cluster"]["name"]
     if not shards:
         return []
+    shards = [compact(s) for s in shards]
     if name == "local":
         from dhs.exec.local import run_local
 
-        return run_local(fn, list(shards), plain, desc=desc, console=console)
+        return run_local(fn, shards, plain, desc=desc, console=console)
     if name in ("spark_local", "emr"):
         from dhs.exec.spark import run_spark
 
-        return run_spark(fn, list(shards), plain, desc=desc, console=console)
+        return run_spark(fn, shards, plain, desc=desc, console=console)
     raise ValueError(f"cluster.name={name!r}: unknown backend; expected local, spark_local or emr")
+
+
+def compact(obj: Any) -> Any:
+    """``obj`` with every pyarrow Table/RecordBatch (in dicts, lists, tuples) copied to its own
+    buffers. Shards travel to workers by pickle, and a pickled pyarrow slice carries its whole
+    parent table: a shard of 100 rows cut from a 1e5-row manifest would ship all 1e5 rows.
+    Every backend gets the compacted shards, so every backend sees the same data layout.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(obj, (pa.Table, pa.RecordBatch)):
+        return obj.take(pa.array(np.arange(obj.num_rows, dtype=np.int64)))
+    if isinstance(obj, dict):
+        return {k: compact(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        items = [compact(v) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+    return obj

@@ -24,7 +24,7 @@ def _call(fn: Any, shard: Any, cfg: dict) -> dict:
 
 
 def run_local(fn: Any, shards: Sequence[Any], cfg: dict, *, desc: str, console: Any = None) -> list[dict]:
-    n_jobs = resolve_n_jobs(cfg["cluster"].get("n_jobs", -1))
+    n_jobs = min(resolve_n_jobs(cfg["cluster"].get("n_jobs", -1)), len(shards))
     results: list[dict] = []
     with progress(console) as bar:
         task = bar.add_task(desc, total=len(shards))

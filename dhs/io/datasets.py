@@ -24,9 +24,20 @@ SHARDS_DIR = "_shards"
 SUCCESS = "_SUCCESS"
 
 
-def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd", row_group_size: Optional[int] = None) -> bytes:
+def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd", row_group_size: Optional[int] = None,
+                           **options: Any) -> bytes:
+    """Serialize a table to Parquet bytes; ``options`` go to ``pyarrow.parquet.write_table``.
+
+    Options naming columns absent from the table (e.g. an optional ``arc``) are trimmed.
+    """
+    names = set(table.column_names)
+    if isinstance(options.get("column_encoding"), dict):
+        options["column_encoding"] = {k: v for k, v in options["column_encoding"].items()
+                                      if k.split(".")[0] in names}
+    if isinstance(options.get("use_dictionary"), list):
+        options["use_dictionary"] = [k for k in options["use_dictionary"] if k.split(".")[0] in names]
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression=compression, row_group_size=row_group_size)
+    pq.write_table(table, sink, compression=compression, row_group_size=row_group_size, **options)
     return sink.getvalue()
 
 
@@ -35,27 +46,35 @@ def shard_done(dataset: str, shard: str) -> bool:
 
 
 def write_shard(table: pa.Table, dataset: str, shard: str, *, partition_col: str = PARTITION_COL,
-                compression: str = "zstd", extra: Optional[dict] = None) -> dict:
-    """Write ``table`` as shard ``shard`` of ``dataset``; returns {partition value: rows}.
+                compression: str = "zstd", extra: Optional[dict] = None,
+                parquet_options: Optional[dict] = None, return_bytes: bool = False) -> dict:
+    """Write ``table`` as shard ``shard`` of ``dataset``; returns {partition value: rows}
+    (or ``{"rows": {...}, "bytes": n}`` with ``return_bytes``).
 
     Row order inside each partition file is the table's row order.
     """
     counts: dict[str, int] = {}
+    nbytes = 0
+    opts = dict(parquet_options or {})
     if partition_col and partition_col in table.column_names:
         values = sorted(set(table.column(partition_col).to_pylist()), key=str)
         for value in values:
             part = table.filter(pc.equal(table.column(partition_col), value)).drop_columns([partition_col])
             uri = storage.join(dataset, f"{partition_col}={value}", f"part-{shard}.parquet")
-            storage.write_bytes_atomic(uri, table_to_parquet_bytes(part, compression))
+            data = table_to_parquet_bytes(part, compression, **opts)
+            storage.write_bytes_atomic(uri, data)
             counts[str(value)] = part.num_rows
+            nbytes += len(data)
     else:
         uri = storage.join(dataset, f"part-{shard}.parquet")
-        storage.write_bytes_atomic(uri, table_to_parquet_bytes(table, compression))
+        data = table_to_parquet_bytes(table, compression, **opts)
+        storage.write_bytes_atomic(uri, data)
         counts[""] = table.num_rows
+        nbytes += len(data)
     marker = {"shard": shard, "rows": counts, **(extra or {})}
     storage.write_text_atomic(storage.join(dataset, SHARDS_DIR, f"{shard}.json"),
                               json.dumps(marker, sort_keys=True))
-    return counts
+    return {"rows": counts, "bytes": nbytes} if return_bytes else counts
 
 
 def committed_shards(dataset: str) -> list[str]:

@@ -149,13 +149,14 @@ def listdir(uri: str) -> list[str]:
 
 
 def walk_files(uri: str) -> list[str]:
-    """All files below ``uri`` (full URIs), sorted."""
+    """All files below ``uri``, sorted, spelled like ``uri`` (a relative folder gives relative paths)."""
     f, p = filesystem(uri)
     if f.get_file_info(p).type == pafs.FileType.NotFound:
         return []
     infos = f.get_file_info(pafs.FileSelector(p, recursive=True))
-    prefix = "s3://" if is_s3(normalize(uri)) else ""
-    return sorted(prefix + i.path for i in infos if i.type == pafs.FileType.File)
+    base = normalize(uri).rstrip("/")
+    root = p.rstrip("/")
+    return sorted(base + i.path[len(root):] for i in infos if i.type == pafs.FileType.File)
 
 
 def read_bytes(uri: str) -> bytes:
@@ -222,3 +223,17 @@ def remove(uri: str) -> None:
         f.delete_dir(p)
     elif info.type == pafs.FileType.File:
         f.delete_file(p)
+
+
+def tree_digest(uri: str, exclude_names: tuple[str, ...] = ()) -> dict[str, str]:
+    """{path relative to ``uri``: sha256 hex} of every file below ``uri`` (local or s3://),
+    leaving out files whose base name is in ``exclude_names``; compares two outputs byte for byte."""
+    import hashlib
+
+    base = normalize(uri).rstrip("/")
+    out = {}
+    for file_uri in walk_files(base):
+        rel = file_uri[len(base):].lstrip("/")
+        if basename(rel) not in exclude_names:
+            out[rel] = hashlib.sha256(read_bytes(file_uri)).hexdigest()
+    return out

@@ -1,0 +1,78 @@
+"""Integrity checks of a downloaded coadd file before it becomes visible in the cache.
+
+A file passes when: its size equals the size the source announced (Content-Length or object size);
+it is a whole number of 2880-byte FITS blocks; every HDU's data lies inside the file (a truncated
+body that still looks like FITS fails here); the data HDU is present (extension 1 for .fz); and the
+header checks of ``dhs.survey.reader`` pass (BRICKNAM equals the brick, BUNIT fits the kind, maskbits
+has WISEM1/WISEM2). ``verify_data`` also decompresses every image HDU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+
+from dhs.io.retry import PermanentError, TransientError
+
+FITS_BLOCK = 2880
+
+
+class IntegrityError(TransientError):
+    """A downloaded file is incomplete (retried: it may be a bad transfer)."""
+
+
+class WrongFileError(PermanentError):
+    """A complete FITS file that is not the expected one (BRICKNAM/BUNIT/extensions; not retried)."""
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            buf = f.read(chunk)
+            if not buf:
+                break
+            h.update(buf)
+    return h.hexdigest()
+
+
+def check_fits(path: str, *, brick: str, kind: str, expected_size: int | None = None,
+               verify_data: bool = False, label: str | None = None) -> None:
+    """Raise ``IntegrityError`` (incomplete) or ``WrongFileError`` (wrong headers), naming ``label``."""
+    from astropy.io import fits
+
+    from dhs.survey.reader import BrickFileError, open_brick_file
+
+    label = label or path
+    size = os.path.getsize(path)
+    if expected_size is not None and size != expected_size:
+        raise IntegrityError(f"{label}: got {size} bytes, the source announced {expected_size}")
+    if size == 0 or size % FITS_BLOCK:
+        raise IntegrityError(f"{label}: {size} bytes is not a whole number of 2880-byte FITS "
+                             "blocks (truncated transfer)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+                for i, hdu in enumerate(hdul):
+                    info = hdu.fileinfo()
+                    end = int(info["datLoc"]) + int(info["datSpan"])
+                    if end > size:
+                        raise IntegrityError(f"{label}: HDU {i} data ends at byte {end}, past the "
+                                             f"end of the {size}-byte file (truncated transfer)")
+            bf = open_brick_file(path, brick=brick, kind=kind, label=label)
+            try:
+                if verify_data:
+                    for hdu in bf.hdul:
+                        if hdu.header.get("NAXIS", 0):
+                            _ = hdu.data
+            finally:
+                bf.close()
+    except IntegrityError:
+        raise
+    except BrickFileError as exc:
+        raise WrongFileError(str(exc)) from exc
+    except Exception as exc:
+        raise IntegrityError(f"{label}: not a readable FITS file ({type(exc).__name__}: {exc})") \
+            from exc

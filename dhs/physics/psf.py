@@ -1,0 +1,94 @@
+"""Circular Moffat and Gaussian PSF kernels from a FWHM in arcsec.
+
+Kernels are sampled at pixel centres of an odd-sized square grid, normalized to unit
+sum, with half width ``ceil(KERNEL_RADIUS_FWHM * fwhm / pixscale)`` pixels (5 FWHM
+across), capped so the kernel never exceeds the stamp (at most ``N`` or ``N - 1``
+pixels for odd or even ``N``).
+
+Moffat: ``(1 + r^2/alpha^2)^(-beta)``, ``alpha = fwhm / (2 sqrt(2^(1/beta) - 1))``.
+Gaussian: ``exp(-r^2 / (2 sigma^2))``, ``sigma = fwhm / (2 sqrt(2 ln 2))``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dhs.physics.validate import check_range
+
+KERNEL_RADIUS_FWHM = 2.5
+MIN_KERNEL_SIZE = 3
+PSF_MODELS = ("moffat", "gaussian")
+
+
+def max_kernel_size(stamp_size: int) -> int:
+    """Largest odd kernel size that fits in a stamp of ``stamp_size`` pixels."""
+    return stamp_size if stamp_size % 2 else stamp_size - 1
+
+
+def kernel_size(fwhm: np.ndarray | float, pixscale: float, stamp_size: int) -> np.ndarray:
+    """Odd kernel size (pixels) for each FWHM (arcsec), capped at the stamp."""
+    fwhm = np.atleast_1d(np.asarray(fwhm, dtype=np.float64))
+    check_range("psf_fwhm", fwhm, lo=0.0, lo_open=True)
+    half = np.ceil(KERNEL_RADIUS_FWHM * fwhm / pixscale - 1e-9).astype(np.int64)
+    size = 2 * half + 1
+    return np.clip(size, min(MIN_KERNEL_SIZE, max_kernel_size(stamp_size)),
+                   max_kernel_size(stamp_size))
+
+
+def _profile(r2: np.ndarray, fwhm: np.ndarray, model: str, beta: float) -> np.ndarray:
+    if model == "moffat":
+        alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+        return (1.0 + r2 / (alpha * alpha)) ** (-beta)
+    if model == "gaussian":
+        sigma = fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+        return np.exp(-0.5 * r2 / (sigma * sigma))
+    raise ValueError(f"psf_model {model!r}: must be one of {PSF_MODELS}")
+
+
+def psf_kernel(
+    fwhm: float,
+    pixscale: float = 0.262,
+    *,
+    model: str = "moffat",
+    beta: float = 3.5,
+    size: int | None = None,
+    stamp_size: int = 64,
+) -> np.ndarray:
+    """Unit-sum odd kernel (size, size) for one FWHM (arcsec) at ``pixscale`` arcsec/pixel.
+
+    ``size`` defaults to :func:`kernel_size`; an explicit size is still capped by the
+    stamp and must be odd.
+    """
+    check_range("psf_fwhm", np.atleast_1d(fwhm), lo=0.0, lo_open=True)
+    check_range("pixscale", np.atleast_1d(pixscale), lo=0.0, lo_open=True)
+    if model == "moffat":
+        check_range("moffat_beta", np.atleast_1d(beta), lo=1.0, lo_open=True)
+    if size is None:
+        size = int(kernel_size(fwhm, pixscale, stamp_size)[0])
+    elif size % 2 == 0 or size < 1:
+        raise ValueError(f"kernel size {size}: must be odd and positive")
+    size = min(size, max_kernel_size(stamp_size))
+    half = size // 2
+    r = np.arange(-half, half + 1, dtype=np.float64) * pixscale
+    r2 = r[None, :] ** 2 + r[:, None] ** 2
+    k = _profile(r2, float(fwhm), model, beta)
+    return k / k.sum()
+
+
+def measure_fwhm(kernel: np.ndarray, pixscale: float) -> float:
+    """FWHM (arcsec) of a centred kernel: half-maximum crossing along the central row and
+    column, interpolated linearly in ``log(profile)`` versus ``r^2``."""
+    k = np.asarray(kernel, dtype=np.float64)
+    c = k.shape[0] // 2
+    peak = k[c, c]
+    out = []
+    for prof in (k[c, c:], k[c, c::-1], k[c:, c], k[c::-1, c]):
+        below = np.flatnonzero(prof < 0.5 * peak)
+        if below.size == 0:
+            raise ValueError("kernel does not fall below half maximum: too small to measure")
+        i = int(below[0])
+        y0, y1 = np.log(prof[i - 1] / peak), np.log(prof[i] / peak)
+        x0, x1 = (i - 1) ** 2, i**2
+        r2 = x0 + (np.log(0.5) - y0) * (x1 - x0) / (y1 - y0)
+        out.append(2.0 * np.sqrt(r2) * pixscale)
+    return float(np.mean(out))

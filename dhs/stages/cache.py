@@ -1,0 +1,98 @@
+"""stage=4b: coadd cache. Every file of every brick of the bricks manifest, fetched once.
+
+    dhs stage=4b                                            # mock survey -> outputs/data/coadd_cache
+    dhs stage=4b survey=dr10_south paths.cache_root=s3://bucket/dr10/coadd_cache cache.threads=32
+    dhs stage=4b cache.mode=none                            # no cache: 4c reads sections at the source
+
+Files land in ``<cache_root>/<brick>/`` under their DR10 names with a per-brick ``_SUCCESS``;
+bricks the survey lacks (404) go to ``<cache_root>/_blacklist.csv``. The work lives in
+dhs.io.coadd_cache (orchestration), dhs.io.fetch (one file), dhs.io.integrity, dhs.io.blacklist;
+stage 4c reads through dhs.io.remote.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dhs import layout
+from dhs.io import coadd_cache, storage
+from dhs.report.progress import summary_table
+
+
+def datasets(cfg: Any) -> dict:
+    writes = [layout.blacklist_path(cfg)]
+    if str(cfg.cache.mode) == "brick":
+        writes.insert(0, layout.cache_root(cfg))
+    return {"reads": [layout.bricks_manifest_dir(cfg), str(cfg.survey.base_url)], "writes": writes}
+
+
+def manifest_bricks(cfg: Any) -> list[str]:
+    """Distinct brick names of the bricks manifest (sorted). Fails with a clear message."""
+    from dhs.io.datasets import read_dataset
+
+    uri = layout.bricks_manifest_dir(cfg)
+    try:
+        table = read_dataset(uri, columns=["brickname"], partition_col=None)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"stage 4b needs the bricks manifest at {uri}: run `dhs stage=4a` "
+                                "first (same paths.data_root and variant)") from exc
+    except Exception as exc:
+        raise ValueError(f"{uri}: cannot read column 'brickname' of the bricks manifest ({exc}); "
+                         "re-run `dhs stage=4a force=true` to rewrite it") from exc
+    names = {str(b) for b in table.column("brickname").to_pylist() if b}
+    return sorted(names)
+
+
+def run(cfg: Any, ctx: Any) -> dict:
+    if str(cfg.survey.source) != "bricks":
+        raise ValueError(f"survey.source={cfg.survey.source!r}: stage 4b caches brick files only; "
+                         "use survey.source=bricks (with cache.mode=brick or none)")
+    s = coadd_cache.settings_from_cfg(cfg)
+    bricks = manifest_bricks(cfg)
+    mode = str(cfg.cache.mode)
+    if mode == "none":
+        ctx.print(f"4b: cache.mode=none: no cache; stage 4c reads sections from {s.base_url}")
+        rep = coadd_cache.probe_bricks(s, bricks) if cfg.cache.probe else \
+            coadd_cache.CacheReport(bricks_requested=len(bricks))
+    else:
+        rep = coadd_cache.fill_cache(s, bricks, console=ctx.console)
+    rows = {
+        "mode": mode,
+        "source": s.base_url,
+        "cache": s.cache_root if mode == "brick" else "(none)",
+        "bricks requested": rep.bricks_requested,
+        "complete (skipped)": rep.bricks_skipped_complete,
+        "blacklisted earlier (skipped)": rep.bricks_skipped_blacklisted,
+        "fetched": rep.bricks_fetched,
+        "blacklisted now (404)": rep.bricks_blacklisted,
+        "failed": rep.bricks_failed,
+        **{f"  failed: {reason}": n for reason, n in sorted(rep.failure_reasons.items())},
+        "files fetched": rep.files_fetched,
+        "files adopted (earlier run)": rep.files_adopted,
+        "retries": rep.retries,
+        "MB committed": rep.bytes_committed / 1e6,
+        "MB transferred": rep.bytes_transferred / 1e6,
+        "MB/s": rep.mb_per_s,
+        "wall time (s)": rep.wall_s,
+    }
+    ctx.print(summary_table("4b coadd cache", rows))
+    for brick, name, reason in rep.failures[:20]:
+        ctx.print(f"[red]failed[/red] {brick} {name}: {reason}")
+    if rep.blacklisted:
+        ctx.print(f"[yellow]blacklisted (404): {', '.join(rep.blacklisted[:20])}"
+                  f"{' ...' if len(rep.blacklisted) > 20 else ''} -> {s.blacklist_uri}[/yellow]")
+    summary = {"stage": "4b", "mode": mode, **rep.as_dict()}
+    counts = {k: summary[k] for k in ("bricks_requested", "bricks_skipped_complete",
+                                      "bricks_skipped_blacklisted", "bricks_fetched",
+                                      "bricks_blacklisted", "bricks_failed", "files_fetched",
+                                      "files_adopted", "bytes_committed", "bytes_transferred")}
+    target = s.cache_root
+    if mode == "brick" or storage.exists(target):
+        ctx.record_dataset(target, cfg,
+                           inputs={"bricks_manifest": layout.bricks_manifest_dir(cfg),
+                                   "survey": {"path": s.base_url}},
+                           counts=counts,
+                           extra={"failure_reasons": summary["failure_reasons"],
+                                  "kinds": list(s.kinds), "bands": list(s.bands),
+                                  "wall_s": rep.wall_s, "mb_per_s": summary["mb_per_s"]})
+    return summary

@@ -1,0 +1,107 @@
+"""stage=4c: inject lensed arcs into survey stamps; writes stamps and metrics per experiment.
+
+Tasks are grouped into deterministic shards of whole bricks (in brick order, about
+``inject.shard_max_tasks`` tasks each; shard boundaries never depend on the number of workers),
+run through the configured executor, and committed shard by shard (see dhs.inject_shard).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dhs import layout
+from dhs.exec import run_shards
+from dhs.inject_shard import run_shard
+from dhs.io import datasets as dio
+from dhs.io import storage
+from dhs.report.progress import summary_table
+
+
+def datasets_for(cfg: Any, exp: str) -> dict:
+    return {"reads": [layout.manifest_dir(cfg, exp)],
+            "writes": [layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)]}
+
+
+def datasets(cfg: Any) -> dict:
+    reads, writes = [], []
+    for exp in layout.experiment_ids(cfg):
+        d = datasets_for(cfg, exp)
+        reads += d["reads"]
+        writes += d["writes"]
+    reads.append(layout.cache_root(cfg) if cfg.cache.mode == "brick" else str(cfg.survey.base_url))
+    if cfg.source.name == "cosmos":
+        reads.append(str(cfg.source.bank_path))
+    return {"reads": reads, "writes": writes}
+
+
+def make_shards(manifest: pa.Table, exp: str, max_tasks: int) -> list[dict]:
+    """Whole bricks in brick order, about ``max_tasks`` rows per shard (a larger brick is split)."""
+    order = pc.sort_indices(manifest, sort_keys=[("brickname", "ascending"), ("task_id", "ascending")])
+    table = manifest.take(order)
+    bricks = table.column("brickname").to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, bricks[1:] != bricks[:-1]])
+    ends = np.r_[starts[1:], len(bricks)]
+    shards: list[dict] = []
+    cur_start, cur_n = 0, 0
+    for s, e in zip(starts, ends):
+        for a in range(s, e, max_tasks):
+            b = min(e, a + max_tasks)
+            if cur_n and cur_n + (b - a) > max_tasks:
+                shards.append((cur_start, cur_start + cur_n))
+                cur_start, cur_n = a, 0
+            if not cur_n:
+                cur_start = a
+            cur_n += b - a
+    if cur_n:
+        shards.append((cur_start, cur_start + cur_n))
+    return [{"experiment_id": exp, "shard_id": f"{k:05d}", "rows": table.slice(a, b - a)}
+            for k, (a, b) in enumerate(shards)]
+
+
+def run_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
+    mdir = layout.manifest_dir(cfg, exp)
+    if not dio.is_complete(mdir):
+        raise FileNotFoundError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
+                                f"run `dhs stage=4a tier={cfg.tier.name}` first")
+    manifest = dio.read_dataset(mdir)
+    shards = make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))
+    if cfg.force:  # redo everything: also drops files of an earlier compaction (4p5)
+        for d in (layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)):
+            if storage.exists(d):
+                storage.remove(d)
+    t0 = time.perf_counter()
+    results = run_shards(run_shard, shards, cfg, desc=f"4c {exp}", console=ctx.console)
+    wall = time.perf_counter() - t0
+    errors: dict[str, int] = {}
+    for r in results:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    done = [r for r in results if not r["skipped"]]
+    n_new = sum(r["rows"] for r in done)
+    counts = {"rows": manifest.num_rows, "shards": len(shards), "shards_skipped": len(results) - len(done),
+              "rows_injected_now": n_new, "errors": errors, "bytes_written": sum(r["bytes"] for r in done),
+              "wall_s": round(wall, 3), "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
+    for d in (layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)):
+        if cfg.metrics_only and d == layout.stamps_dir(cfg, exp):
+            continue
+        dio.mark_success(d, {"experiment_id": exp, **counts})
+        ctx.record_dataset(d, cfg, inputs={"manifest": mdir}, counts=counts)
+    return counts
+
+
+def run(cfg: Any, ctx: Any) -> dict:
+    summaries = {exp: run_experiment(cfg, ctx, exp) for exp in layout.experiment_ids(cfg)}
+    rows = []
+    for exp, c in summaries.items():
+        errs = ", ".join(f"{k}: {v}" for k, v in sorted(c["errors"].items()) if k != "ok") or "none"
+        rows.append({"experiment": exp, "rows": c["rows"], "ok": c["errors"].get("ok", 0), "errors": errs,
+                     "shards (skipped)": f"{c['shards']} ({c['shards_skipped']})",
+                     "MB written": round(c["bytes_written"] / 1e6, 2), "stamps/s": c["stamps_per_s"]})
+    ctx.console.print(summary_table("4c: injection", rows))
+    outputs = [layout.metrics_dir(cfg, e) for e in summaries]
+    return {"stage": "4c", "experiments": summaries, "outputs": outputs}

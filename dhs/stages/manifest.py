@@ -1,0 +1,281 @@
+"""stage=4a: task manifests (one tier per run; every stamp size x bandset is an experiment).
+
+Reads the parent catalog, bricks_with_region and region_selections (cfg.manifest), keeps the
+galaxies that pass the filters (funnel printed), allocates grid configs and controls per
+(selection set, region split) stratified by PSF/depth quartiles (dhs.allocation), and writes
+``{data_root}/phase4a/{variant}/manifests/{experiment_id}/`` shard by shard (bricks), the bricks
+manifest and ``_stage_config.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import pyarrow.compute as pc
+from omegaconf import OmegaConf
+
+import dhs
+from dhs import layout
+from dhs.allocation import TierPlan, allocate, shortfall_warnings
+from dhs.grids import build_grid
+from dhs.io import datasets as dio
+from dhs.io import storage
+from dhs.report.progress import progress, summary_table
+from dhs.sampling import SPLITS, empty_error, load_candidates, read_selections
+from dhs.tables import InputTableError
+from dhs.tasks import Experiment, TaskBuilder
+
+log = logging.getLogger("dhs.stages.manifest")
+
+
+class GuardrailError(RuntimeError):
+    """The configured tier would write more tasks than cfg.manifest.max_total_tasks."""
+
+
+class StaleManifestError(RuntimeError):
+    """A complete manifest exists but was built with different settings."""
+
+
+def experiments(cfg: Any) -> list[Experiment]:
+    """Stamp sizes x bandsets of the tier (or the one named by cfg.experiment_id)."""
+    out = [Experiment(layout.experiment_id(cfg.tier.name, s, b, cfg.grid.name), int(s), str(b))
+           for s in cfg.tier.stamp_sizes for b in cfg.tier.bandsets]
+    if cfg.get("experiment_id"):
+        named = [e for e in out if e.experiment_id == str(cfg.experiment_id)]
+        if not named:
+            raise ValueError(f"experiment_id={cfg.experiment_id!r} is not an experiment of tier "
+                             f"{cfg.tier.name} with grid {cfg.grid.name}; those are "
+                             f"{[e.experiment_id for e in out]}")
+        return named
+    return out
+
+
+def datasets(cfg: Any) -> dict:
+    m = cfg.manifest
+    return {"reads": [str(m.parent), str(m.bricks_with_region), str(m.region_selections)],
+            "writes": [layout.manifest_dir(cfg, e.experiment_id) for e in experiments(cfg)]
+            + [layout.bricks_manifest_dir(cfg), layout.stage4a_record(cfg)]}
+
+
+def tier_plan(cfg: Any, n_configs: int) -> TierPlan:
+    t = cfg.tier
+    return TierPlan(n_configs=n_configs, n_per_config=int(t.n_per_config),
+                    n_total_per_split=None if t.n_total_per_split is None else int(t.n_total_per_split),
+                    control_frac=float(t.control_frac), controls=str(t.controls),
+                    replicates=int(t.replicates))
+
+
+def estimate(plan: TierPlan, n_groups: int, exps: list[Experiment]) -> dict[str, int]:
+    """Upper bound of the tasks per experiment: groups x (injections + controls) x replicates."""
+    inj, ctrl = plan.per_group()
+    return {e.experiment_id: n_groups * (inj + ctrl) * plan.replicates for e in exps}
+
+
+def _input_signature(cfg: Any) -> dict:
+    out = {}
+    for key in ("parent", "bricks_with_region", "region_selections"):
+        uri = str(cfg.manifest[key])
+        if not storage.exists(uri):
+            raise InputTableError(f"{key} table {uri} does not exist; check cfg.manifest.{key} and "
+                                  "paths.data_root (has the stage that writes it run?)")
+        files = storage.walk_files(uri) if storage.isdir(uri) else [uri]
+        out[key] = [[f, storage.size(f)] for f in files]
+    return out
+
+
+def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> str:
+    """Hash of everything that determines a manifest's bytes."""
+    pick = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("tier", "grid", "seeds")}
+    man = OmegaConf.to_container(cfg.manifest, resolve=True)
+    man.pop("write_csv", None)
+    man.pop("max_total_tasks", None)
+    blob = json.dumps({**pick, "manifest": man, "variant": str(cfg.variant), "inputs": signature,
+                       "experiment": exp.__dict__, "version": dhs.__version__}, sort_keys=True)
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+def _prepare(cfg: Any, dataset: str, fp: str) -> str:
+    """'skip' (complete, same settings), else clear what cannot be resumed and return 'write'."""
+    if cfg.force:
+        _clear(cfg, dataset)
+        return "write"
+    if dio.is_complete(dataset):
+        rec = json.loads(storage.read_text(storage.join(dataset, dio.SUCCESS)))
+        if rec.get("fingerprint") != fp:
+            raise StaleManifestError(
+                f"{dataset} is complete but was built with different settings (inputs, tier, grid, "
+                "seeds or manifest options changed). Rebuild it with force=true, or point "
+                "paths.data_root elsewhere.")
+        if cfg.skip_if_exists:
+            return "skip"
+        _clear(cfg, dataset)
+        return "write"
+    for name in dio.committed_shards(dataset):
+        marker = json.loads(storage.read_text(storage.join(dataset, dio.SHARDS_DIR, f"{name}.json")))
+        if marker.get("fingerprint") != fp:  # an interrupted run with other settings: start over
+            _clear(cfg, dataset)
+            break
+    return "write"
+
+
+def _clear(cfg: Any, dataset: str) -> None:
+    """Remove a manifest and its CSV copy (before a rebuild)."""
+    storage.remove(dataset)
+    storage.remove(layout.manifest_csv_dir(cfg, storage.basename(dataset)))
+
+
+def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, shards: list, fp: str,
+                      bar: Any) -> dict:
+    dataset = layout.manifest_dir(cfg, exp.experiment_id)
+    counts = {"tasks": 0, "controls": 0, "by_split": {s: 0 for s in SPLITS},
+              "controls_by_split": {s: 0 for s in SPLITS},
+              "shards_written": 0, "shards_skipped": 0}
+    task = bar.add_task(exp.experiment_id, total=sum(s.n_tasks for s in shards))
+    for shard in shards:
+        if dio.shard_done(dataset, shard.name):
+            marker = json.loads(storage.read_text(storage.join(dataset, dio.SHARDS_DIR,
+                                                               f"{shard.name}.json")))
+            counts["shards_skipped"] += 1
+        else:
+            table = builder.table(exp, shard.slot_index)
+            ctrl_splits = pc.value_counts(table.filter(pc.equal(table.column("is_control"), 1))
+                                          .column("region_split").combine_chunks()).to_pylist()
+            dio.write_shard(table, dataset, shard.name, extra={
+                "fingerprint": fp, "tasks": table.num_rows,
+                "controls": sum(v["counts"] for v in ctrl_splits),
+                "controls_by_split": {v["values"]: v["counts"] for v in ctrl_splits}})
+            if cfg.manifest.write_csv:
+                from pyarrow import csv
+
+                sink = __import__("io").BytesIO()
+                csv.write_csv(table, sink)
+                storage.write_bytes_atomic(storage.join(
+                    layout.manifest_csv_dir(cfg, exp.experiment_id), f"part-{shard.name}.csv"),
+                    sink.getvalue())
+            marker = json.loads(storage.read_text(storage.join(dataset, dio.SHARDS_DIR,
+                                                               f"{shard.name}.json")))
+            counts["shards_written"] += 1
+        counts["tasks"] += int(marker["tasks"])
+        counts["controls"] += int(marker["controls"])
+        for split, n in marker["rows"].items():
+            counts["by_split"][split] = counts["by_split"].get(split, 0) + int(n)
+        for split, n in marker.get("controls_by_split", {}).items():
+            counts["controls_by_split"][split] += int(n)
+        bar.advance(task, shard.n_tasks)
+    dio.mark_success(dataset, {"fingerprint": fp, "experiment_id": exp.experiment_id, **counts,
+                               "shards": [s.name for s in shards]})
+    return counts
+
+
+def _stage_record(cfg: Any, candidates: Any, plan: TierPlan, per_exp: dict, groups: list) -> dict:
+    uri = layout.stage4a_record(cfg)
+    record = json.loads(storage.read_text(uri)) if storage.exists(uri) else {}
+    record.update({
+        "stage": "4a", "variant": str(cfg.variant), "pipeline_version": dhs.__version__,
+        "seeds": {"split_seed": int(cfg.seeds.split_seed), "seed_base": int(cfg.seeds.seed_base)},
+        "inputs": {k: str(cfg.manifest[k]) for k in ("parent", "bricks_with_region", "region_selections")},
+        "require_lrg_flag": str(cfg.manifest.require_lrg_flag),
+        "selection_set_ids": [s.selection_set_id for s in candidates.sets],
+        "quartile_edges": candidates.edges,
+    })
+    tiers = record.setdefault("tiers", {})
+    previous = tiers.get(str(cfg.tier.name), {}).get("experiments", {})
+    tiers[str(cfg.tier.name)] = {
+        "settings": OmegaConf.to_container(cfg.tier, resolve=True),
+        "grid": OmegaConf.to_container(cfg.grid, resolve=True),
+        "n_configs": plan.n_configs, "funnel": [list(x) for x in candidates.funnel],
+        "experiments": {**previous, **per_exp}, "groups": groups,
+    }
+    storage.write_text_atomic(uri, json.dumps(record, indent=2, sort_keys=True))
+    return record
+
+
+def run(cfg: Any, ctx: Any) -> dict:
+    t0 = time.time()
+    con = ctx.console
+    grid = build_grid(cfg.grid)
+    exps = experiments(cfg)
+    plan = tier_plan(cfg, len(grid))
+    sets = read_selections(str(cfg.manifest.region_selections), cfg.manifest.selection_set_ids)
+    n_groups = sum(len(s.splits) for s in sets)
+    est = estimate(plan, n_groups, exps)
+    if sum(est.values()) > int(cfg.manifest.max_total_tasks):
+        lines = "\n".join(f"  {k}: {v:,}" for k, v in est.items())
+        raise GuardrailError(
+            f"tier {cfg.tier.name} would write about {sum(est.values()):,} tasks, above "
+            f"cfg.manifest.max_total_tasks={int(cfg.manifest.max_total_tasks):,} ({n_groups} "
+            f"selection-set x split groups). Estimate per experiment:\n{lines}\n"
+            "Lower tier.n_per_config / tier.n_total_per_split / tier.replicates, select fewer "
+            "selection sets, or raise manifest.max_total_tasks.")
+    signature = _input_signature(cfg)
+    fps = {e.experiment_id: fingerprint(cfg, e, signature) for e in exps}
+    actions = {e.experiment_id: _prepare(cfg, layout.manifest_dir(cfg, e.experiment_id),
+                                         fps[e.experiment_id]) for e in exps}
+    skipped = [e for e in exps if actions[e.experiment_id] == "skip"]
+    todo = [e for e in exps if actions[e.experiment_id] != "skip"]
+    if not todo:
+        con.print(summary_table("stage 4a: nothing to do", {
+            e.experiment_id: "skipped (complete, same settings)" for e in skipped}))
+        return {"stage": "4a", "skipped": [e.experiment_id for e in skipped], "experiments": {},
+                "wall_s": time.time() - t0}
+
+    cand = load_candidates(cfg.manifest, int(cfg.seeds.split_seed))
+    for w in cand.warnings:
+        log.warning(w)
+        con.print(f"[yellow]warning:[/yellow] {w}")
+    slots = allocate(cand, plan, int(cfg.seeds.split_seed))
+    funnel = list(cand.funnel) + [("tasks per experiment", slots.n * plan.replicates)]
+    con.print(summary_table("stage 4a: funnel (rows left after each filter)",
+                            [{"step": k, "rows": v} for k, v in funnel], ["step", "rows"]))
+    if slots.n == 0:
+        raise empty_error(funnel, "no task survived (see the funnel); check require_lrg_flag, "
+                                  "selection_set_ids and the brick table")
+    warnings = shortfall_warnings(slots)
+    for w in warnings:
+        log.warning(w)
+        con.print(f"[yellow]warning:[/yellow] {w}")
+
+    builder = TaskBuilder(cand, slots, grid, plan.replicates, int(cfg.seeds.seed_base))
+    shards = builder.shards(int(cfg.manifest.shard_max_tasks))
+    bricks, n_per_brick = builder.brick_counts()
+    per_exp: dict[str, dict] = {}
+    with progress(con) as bar:
+        for exp in todo:
+            counts = _write_experiment(cfg, builder, exp, shards, fps[exp.experiment_id], bar)
+            per_exp[exp.experiment_id] = counts
+            dataset = layout.manifest_dir(cfg, exp.experiment_id)
+            ctx.record_dataset(dataset, cfg, inputs={k: str(cfg.manifest[k]) for k in (
+                "parent", "bricks_with_region", "region_selections")}, counts=counts,
+                extra={"fingerprint": fps[exp.experiment_id], "quartile_edges": cand.edges})
+            _write_bricks(cfg, exp, bricks, n_per_brick)
+    bdir = layout.bricks_manifest_dir(cfg)
+    dio.mark_success(bdir, {"experiments": dio.committed_shards(bdir)})
+    _stage_record(cfg, cand, plan, per_exp, slots.groups)
+
+    rows = [{"experiment": e, "tasks": c["tasks"], "controls": c["controls"],
+             **{s: c["by_split"].get(s, 0) for s in SPLITS},
+             "shards written": c["shards_written"], "shards skipped": c["shards_skipped"]}
+            for e, c in per_exp.items()]
+    rows += [{"experiment": e.experiment_id, "tasks": "skipped (complete, same settings)"}
+             for e in skipped]
+    con.print(summary_table(f"stage 4a: tier {cfg.tier.name} ({len(bricks)} bricks, "
+                            f"{time.time() - t0:.1f} s)", rows))
+    return {"stage": "4a", "experiments": per_exp, "skipped": [e.experiment_id for e in skipped],
+            "funnel": funnel, "warnings": cand.warnings + warnings, "estimate": est,
+            "quartile_edges": cand.edges, "n_bricks": len(bricks), "wall_s": time.time() - t0}
+
+
+def _write_bricks(cfg: Any, exp: Experiment, bricks: Any, n_per_brick: Any) -> None:
+    import pyarrow as pa
+
+    from dhs import schema
+
+    sch = schema.arrow_schema(schema.BRICKS_MANIFEST)
+    table = pa.Table.from_arrays(
+        [bricks.cast(pa.string()), pa.array([exp.experiment_id] * len(bricks), pa.string()),
+         pa.array(n_per_brick.astype("int64"))], schema=sch)
+    dio.write_shard(table, layout.bricks_manifest_dir(cfg), exp.experiment_id, partition_col=None)

@@ -1,0 +1,106 @@
+"""stage=validate: a data-quality report of a stage's output; fails (non-zero exit) on a failed check.
+
+    dhs stage=validate                  # target=4c: metrics + stamps of every configured experiment
+    dhs stage=validate target=4a        # the task manifests (dhs.stages.validate_manifest)
+
+For 4c it writes ``{data_root}/validate/{variant}/4c/{experiment_id}/report.json`` and
+``plots/*.png`` (arc SNR per split, intrinsic vs lensed half-light radius); the checks are listed
+in dhs.report.quality.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from dhs import layout
+from dhs.io import datasets as dsets
+from dhs.io import storage
+from dhs.report.progress import summary_table
+
+TARGETS = ("4a", "4c")
+
+
+class ValidationFailed(RuntimeError):
+    """At least one data-quality check failed; the message names them."""
+
+
+def datasets(cfg: Any) -> dict:
+    target = str(cfg.target)
+    exps = layout.experiment_ids(cfg)
+    if target == "4a":
+        return {"reads": [layout.manifest_dir(cfg, e) for e in exps],
+                "writes": [layout.validate_dir(cfg, "4a", e) for e in exps]}
+    return {"reads": [u for e in exps for u in (layout.metrics_dir(cfg, e), layout.stamps_dir(cfg, e))],
+            "writes": [layout.validate_dir(cfg, target, e) for e in exps]}
+
+
+def recorded_source(metrics: str) -> str | None:
+    """The source.name the 4c run recorded next to its metrics (None without a record)."""
+    uri = storage.join(metrics, "_dhs_record.json")
+    if not storage.exists(uri):
+        return None
+    try:
+        return json.loads(storage.read_text(uri))["config"]["source"]["name"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
+    from dhs.report import quality
+
+    metrics = layout.metrics_dir(cfg, exp)
+    out = layout.validate_dir(cfg, "4c", exp)
+    df = dsets.read_dataset(metrics).to_pandas()
+    expected = recorded_source(metrics) or str(cfg.source.name)
+    bank = cfg.source.get("bank_path") or cfg.paths.cosmos_bank
+    report = quality.build_report(df, experiment=exp, expected_mode=expected, bank_uri=str(bank),
+                                  stamps_uri=layout.stamps_dir(cfg, exp), bands=list(cfg.bands),
+                                  metrics_only=bool(cfg.get("metrics_only")))
+    report["plots"] = quality.report_plots(df, out, exp)
+    report["inputs"] = {"metrics": metrics, "stamps": layout.stamps_dir(cfg, exp)}
+    uri = storage.join(out, "report.json")
+    storage.write_text_atomic(uri, json.dumps(report, indent=2, sort_keys=True, default=str))
+    report["report"] = uri
+    ctx.print(summary_table(f"validate 4c: {exp} ({'passed' if report['passed'] else 'FAILED'})",
+                            quality.summary_rows(report), columns=["item", "value"]))
+    ctx.record_dataset(out, cfg, inputs=report["inputs"], counts={"rows": report["rows"]},
+                       extra={"passed": report["passed"], "failed": report["failed"]})
+    return report
+
+
+def run(cfg: Any, ctx: Any) -> dict:
+    target = str(cfg.target)
+    if target == "4a":
+        from dhs.stages.validate_manifest import validate_manifest
+
+        return validate_manifest(cfg, ctx)
+    if target != "4c":
+        raise ValueError(f"target={target!r}: stage validate knows targets {', '.join(TARGETS)}")
+    t0 = time.time()
+    exps = layout.experiment_ids(cfg)
+    present = [e for e in exps if dsets.data_files(layout.metrics_dir(cfg, e))]
+    skipped = {e: f"no 4c metrics at {layout.metrics_dir(cfg, e)}" for e in exps if e not in present}
+    if not present:
+        raise FileNotFoundError("validate found no 4c metrics: " + "; ".join(skipped.values())
+                                + ". Run `dhs stage=4c` first (same paths.data_root, variant, tier).")
+    reports = [validate_experiment(cfg, ctx, e) for e in present]
+    rows = [{"experiment": r["experiment"], "rows": r["rows"], "passed": r["passed"],
+             "failed checks": ", ".join(r["failed"]) or "-", "report": r["report"]} for r in reports]
+    rows += [{"experiment": e, "rows": 0, "passed": "skipped", "failed checks": why} for e, why in skipped.items()]
+    ctx.print(summary_table("validate 4c: summary", rows,
+                            columns=["experiment", "rows", "passed", "failed checks", "report"]))
+    wall = round(time.time() - t0, 3)
+    summary = {"stage": "validate", "target": "4c", "reports": [r["report"] for r in reports],
+               "passed": all(r["passed"] for r in reports), "skipped": skipped, "wall_s": wall,
+               "plots": [p for r in reports for p in r["plots"]],
+               "outputs": [r["report"] for r in reports]}
+    failed = {r["experiment"]: r["failed"] for r in reports if r["failed"]}
+    if failed:
+        details = "; ".join(f"{e}: " + ", ".join(f"{c['name']} ({c['detail']})" for c in r["checks"]
+                                                 if c["ok"] is False)
+                            for e, r in ((r["experiment"], r) for r in reports) if e in failed)
+        raise ValidationFailed(f"data-quality checks failed: {details}. Reports: "
+                               + ", ".join(r["report"] for r in reports if r["failed"]))
+    return summary

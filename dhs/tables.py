@@ -1,0 +1,189 @@
+"""Reading input tables (Parquet, CSV or FITS; a file or a folder of files; local or s3://).
+
+Every reader checks the columns it needs before reading data and names the missing column, the
+file and the columns present.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dhs.io import storage
+
+PARQUET_EXT = (".parquet", ".pq", ".parq")
+CSV_EXT = (".csv", ".csv.gz")
+FITS_EXT = (".fits", ".fit", ".fits.gz", ".fit.gz")
+
+
+class InputTableError(ValueError):
+    """An input table is missing, unreadable or lacks a column; the message names the fix."""
+
+
+def table_format(uri: str) -> str:
+    """'parquet', 'csv' or 'fits' from the name of a file, or of the files in a folder."""
+    name = storage.normalize(uri).lower()
+    for fmt, exts in (("parquet", PARQUET_EXT), ("csv", CSV_EXT), ("fits", FITS_EXT)):
+        if name.endswith(exts):
+            return fmt
+    if storage.isdir(uri):
+        for f in _data_files(uri):
+            return table_format(f)
+        raise InputTableError(f"{uri}: folder holds no .parquet, .csv or .fits files")
+    raise InputTableError(f"{uri}: unknown table format; use .parquet, .csv or .fits")
+
+
+def _data_files(uri: str) -> list[str]:
+    base = storage.normalize(uri).rstrip("/")
+    out = []
+    for f in storage.walk_files(uri):
+        rel = f[len(base):].lstrip("/")
+        if any(p.startswith((".", "_")) for p in rel.split("/")):
+            continue
+        if f.lower().endswith(PARQUET_EXT + CSV_EXT + FITS_EXT):
+            out.append(f)
+    return out
+
+
+def missing_columns_error(uri: str, what: str, missing: Sequence[str], present: Sequence[str]) -> InputTableError:
+    return InputTableError(
+        f"{what} table {uri} lacks column(s) {', '.join(map(repr, missing))}; columns present: "
+        f"{', '.join(present)}. Fix the table or point cfg.manifest at the right file."
+    )
+
+
+def read_table(uri: str, columns: Sequence[str], *, what: str, optional: Sequence[str] = (),
+               true_filter: str | None = None) -> tuple[pa.Table, int]:
+    """Read ``columns`` (all required) plus whichever ``optional`` columns exist.
+
+    ``true_filter`` names a boolean column: only rows where it is true come back (pushed into the
+    Parquet scan). Returns (table, number of rows before that filter).
+    """
+    if not storage.exists(uri):
+        raise InputTableError(f"{what} table {uri} does not exist; check cfg.manifest and paths.data_root "
+                              "(has the stage that writes it run?)")
+    fmt = table_format(uri)
+    if fmt == "parquet":
+        return _read_parquet(uri, columns, what, optional, true_filter)
+    files = _data_files(uri) if storage.isdir(uri) else [uri]
+    tables = [(_read_csv if fmt == "csv" else _read_fits)(f, columns, what, optional) for f in files]
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    n = table.num_rows
+    if true_filter:
+        table = table.filter(as_bool(table.column(true_filter)))
+    return table, n
+
+
+def as_bool(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A flag column as booleans (numbers: nonzero; strings: true/1/t/yes), nulls as false."""
+    typ = col.type
+    if pa.types.is_boolean(typ):
+        out = col
+    elif pa.types.is_integer(typ) or pa.types.is_floating(typ):
+        out = pc.not_equal(col, 0)
+    else:
+        out = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(col.cast(pa.string()))),
+                       value_set=pa.array(["true", "1", "t", "yes", "y"]))
+    return out.fill_null(False)
+
+
+def _select(present: Sequence[str], columns: Sequence[str], optional: Sequence[str], uri: str,
+            what: str) -> list[str]:
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise missing_columns_error(uri, what, missing, present)
+    return list(columns) + [c for c in optional if c in present and c not in columns]
+
+
+def _read_parquet(uri: str, columns, what, optional, true_filter) -> tuple[pa.Table, int]:
+    import pyarrow.dataset as ds
+
+    fsys, path = storage.filesystem(uri)
+    try:
+        if storage.isdir(uri):
+            dset = ds.dataset(path, filesystem=fsys, format="parquet", partitioning="hive")
+        else:
+            dset = ds.dataset(path, filesystem=fsys, format="parquet")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputTableError(f"{what} table {uri} is not readable as Parquet: {exc}") from exc
+    cols = _select(dset.schema.names, columns, optional, uri, what)
+    n = dset.count_rows()
+    flt = None
+    if true_filter:
+        field = dset.schema.field(true_filter)
+        flt = ds.field(true_filter) if pa.types.is_boolean(field.type) else None
+    table = dset.to_table(columns=cols, filter=flt, use_threads=True)
+    if true_filter and flt is None:
+        table = table.filter(as_bool(table.column(true_filter)))
+    return _normalize(table), n
+
+
+def _read_csv(uri: str, columns, what, optional) -> pa.Table:
+    from pyarrow import csv
+
+    data = storage.read_bytes(uri)
+    if uri.lower().endswith(".gz"):
+        import gzip
+
+        data = gzip.decompress(data)
+    names = data.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(",")
+    names = [n.strip().strip('"') for n in names]
+    cols = _select(names, columns, optional, uri, what)
+    strings = {c: pa.string() for c in cols if c in _STRING_COLUMNS}
+    try:
+        table = csv.read_csv(io.BytesIO(data), convert_options=csv.ConvertOptions(
+            include_columns=cols, column_types=strings))
+    except pa.ArrowInvalid as exc:
+        raise InputTableError(f"{what} table {uri} is not readable as CSV: {exc}") from exc
+    return _normalize(table)
+
+
+def _read_fits(uri: str, columns, what, optional) -> pa.Table:
+    from astropy.io import fits
+
+    try:
+        with fits.open(io.BytesIO(storage.read_bytes(uri)), memmap=False) as hdul:
+            hdu = next((h for h in hdul if isinstance(h, (fits.BinTableHDU, fits.TableHDU))), None)
+            if hdu is None:
+                raise InputTableError(f"{what} table {uri} has no table extension")
+            present = list(hdu.columns.names)
+            cols = _select(present, columns, optional, uri, what)
+            arrays = {}
+            for c in cols:
+                a = np.asarray(hdu.data[c])
+                if a.dtype.kind == "S":
+                    a = np.char.strip(np.char.decode(a, "utf-8"))
+                elif a.dtype.byteorder not in ("=", "|"):
+                    a = a.astype(a.dtype.newbyteorder("="))
+                arrays[c] = pa.array(a)
+    except OSError as exc:
+        raise InputTableError(f"{what} table {uri} is not readable as FITS: {exc}") from exc
+    return _normalize(pa.table(arrays))
+
+
+_STRING_COLUMNS = {"brickname", "region_split", "selection_set_id", "selection_strategy",
+                   "ranking_mode", "type"}
+
+
+def _normalize(table: pa.Table) -> pa.Table:
+    """Plain string (not dictionary/large) columns for the string-valued inputs."""
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if name in _STRING_COLUMNS and not pa.types.is_string(col.type):
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
+            table = table.set_column(i, name, col.cast(pa.string()))
+    return table
+
+
+def column_numpy(table: pa.Table, name: str, dtype: Any = np.float64) -> np.ndarray:
+    """A column as a NumPy array; nulls become NaN (floats) or raise for integers."""
+    col = table.column(name)
+    if np.issubdtype(np.dtype(dtype), np.floating):
+        return col.cast(pa.float64()).fill_null(np.nan).to_numpy().astype(dtype, copy=False)
+    return col.cast(pa.from_numpy_dtype(np.dtype(dtype))).to_numpy()

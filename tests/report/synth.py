@@ -1,0 +1,131 @@
+"""Synthetic 4c outputs (metrics and stamps datasets, COSMOS bank) with the real schemas."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dhs.io.datasets import mark_success, write_shard
+from dhs.schema import MANIFEST, arrow_schema, metrics_columns, stamp_columns
+
+EXP = "debug_stamp16_bandsgrz_gridgrid_small"
+BANDS = ["g", "r", "z"]
+SPLITS = {1: "train", 2: "train", 3: "val", 4: "test"}
+THETAS = (0.3, 0.6, 1.0, 1.5)
+BANK_SIZE = 50
+
+
+def make_bank(path: Path, n: int = BANK_SIZE) -> Path:
+    """A small COSMOS-bank-shaped HDF5 file: images (n, 8, 8), hlr_arcsec 0.1-1.0, n_sources."""
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("images", data=np.full((n, 8, 8), 1 / 64, dtype=np.float32))
+        h5.create_dataset("hlr_arcsec", data=np.linspace(0.1, 1.0, n))
+        h5.attrs["n_sources"] = n
+        h5.attrs["src_pixscale_arcsec"] = 0.03
+    return path
+
+
+def metrics_frame(n_per: int = 6, seed: int = 3, source_mode: str = "cosmos",
+                  stamp_size: int = 16, bandset: str = "grz") -> pd.DataFrame:
+    """Rows of every MANIFEST + metrics column: per region and theta_E, n_per injections, plus
+    controls; arc_snr rises with theta_E / PSF; a few cutout_ok = 0 rows with error codes."""
+    rng = np.random.default_rng(seed)
+    recs = []
+    for region, split in SPLITS.items():
+        for theta in THETAS + (0.0,):
+            for i in range(n_per if theta else 2 * n_per):
+                recs.append({"region_id": region, "region_split": split, "theta_e_arcsec": theta,
+                             "is_control": int(theta == 0.0), "replicate": i % 2})
+    df = pd.DataFrame(recs)
+    n = len(df)
+    cols = MANIFEST + metrics_columns(BANDS)
+    for c in cols:
+        if c.name in df.columns:
+            continue
+        if pa.types.is_string(c.type):
+            df[c.name] = ""
+        elif pa.types.is_integer(c.type):
+            df[c.name] = 0
+        else:
+            df[c.name] = rng.uniform(0.0, 1.0, n)
+    df["task_id"] = [hashlib.blake2b(f"task{i}".encode(), digest_size=8).hexdigest() for i in range(n)]
+    df["experiment_id"] = EXP
+    df["brickname"] = [f"0001p00{r}" for r in df["region_id"]]
+    df["psfsize_r"] = rng.uniform(1.0, 1.6, n)
+    df["psfdepth_r"] = 25.0 / (10 ** ((22.5 - rng.uniform(23.4, 24.4, n)) / 2.5)) ** 2
+    ctl = df["is_control"].to_numpy() == 1
+    df["lens_model"] = np.where(ctl, "CONTROL", "SIE")
+    df["config_id"] = np.where(ctl, "CONTROL", "grid_small_0000")
+    df["src_dmag"] = rng.choice([1.0, 2.0], n)
+    df["src_reff_arcsec"] = rng.choice([0.08, 0.15], n)
+    df["stamp_size"] = stamp_size
+    df["bandset"] = bandset
+    res = df["theta_e_arcsec"].to_numpy() / df["psfsize_r"].to_numpy()
+    df["arc_snr"] = np.where(ctl, 0.0, 12.0 * res * rng.uniform(0.5, 1.5, n))
+    df["bad_pixel_frac"] = rng.uniform(0.0, 0.3, n)
+    df["wise_brightmask_frac"] = rng.uniform(0.0, 0.1, n)
+    df["cutout_ok"] = 1
+    df["error_code"] = ""
+    df["metrics_ok"] = 1
+    bad = np.arange(n) % 17 == 5
+    df.loc[bad, "cutout_ok"] = 0
+    df.loc[bad, "metrics_ok"] = 0
+    df.loc[bad, "error_code"] = np.where(np.arange(bad.sum()) % 2, "edge", "missing_file")
+    df.loc[bad, "arc_snr"] = np.nan
+    df["source_mode"] = source_mode
+    if source_mode == "cosmos":
+        df["cosmos_index"] = np.where(ctl, -1, rng.integers(0, BANK_SIZE, n))
+        df["cosmos_hlr_arcsec"] = np.where(ctl, np.nan, rng.uniform(0.1, 1.0, n))
+    else:
+        df["cosmos_index"] = -1
+        df["cosmos_hlr_arcsec"] = np.nan
+    df["lensed_hlr_arcsec"] = np.where(ctl, np.nan, np.hypot(df["cosmos_hlr_arcsec"].fillna(0.1),
+                                                             df["theta_e_arcsec"]))
+    df["psf_model"] = "moffat"
+    return df[[c.name for c in cols]]
+
+
+def metrics_table(df: pd.DataFrame) -> pa.Table:
+    schema = arrow_schema(MANIFEST + metrics_columns(BANDS))
+    present = [f for f in schema if f.name in df.columns]
+    return pa.Table.from_pandas(df, schema=pa.schema(present), preserve_index=False)
+
+
+def write_dataset(table: pa.Table, uri: str, n_shards: int = 3) -> str:
+    """Write ``table`` as ``n_shards`` shards (contiguous row blocks), then _SUCCESS."""
+    edges = np.linspace(0, table.num_rows, n_shards + 1).astype(int)
+    for i in range(n_shards):
+        write_shard(table.slice(edges[i], edges[i + 1] - edges[i]), uri, f"{i:05d}")
+    mark_success(uri, {"rows": table.num_rows})
+    return uri
+
+
+def stamps_table(df: pd.DataFrame, size: int = 16, bands: int = 3, seed: int = 5) -> pa.Table:
+    """A stamps table (dhs.schema.stamp_columns) for the metrics rows; failed rows carry null arrays."""
+    rng = np.random.default_rng(seed)
+    n = len(df)
+    ok = df["cutout_ok"].to_numpy() == 1
+    img = rng.normal(0, 1, (n, bands * size * size)).astype(np.float32)
+    ivar = rng.uniform(1, 2, (n, bands * size * size)).astype(np.float32)
+    mb = rng.integers(0, 4, (n, size * size)).astype(np.int32)
+
+    def lists(a, typ):
+        return pa.array([row.tolist() if good else None for row, good in zip(a, ok)], pa.list_(typ))
+
+    data = {
+        "task_id": df["task_id"].tolist(), "experiment_id": df["experiment_id"].tolist(),
+        "brickname": df["brickname"].tolist(), "is_control": df["is_control"].astype("int32").tolist(),
+        "bandset": df["bandset"].tolist(), "stamp_size": df["stamp_size"].astype("int32").tolist(),
+        "cutout_ok": df["cutout_ok"].astype("int32").tolist(),
+        "image": lists(img, pa.float32()), "invvar": lists(ivar, pa.float32()), "maskbits": lists(mb, pa.int32()),
+    }
+    schema = arrow_schema(stamp_columns())
+    t = pa.table({f.name: pa.array(data[f.name], f.type) if not isinstance(data[f.name], pa.Array)
+                  else data[f.name] for f in schema}, schema=schema)
+    return t.append_column("region_split", pa.array(df["region_split"].tolist(), pa.string()))
