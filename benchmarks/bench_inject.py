@@ -103,13 +103,15 @@ def main() -> None:
                          per_core, per_core / EARLIER_STAMPS_PER_S_PER_CORE, nbytes / n / 1024, errs.get("ok", 0)))
     print(f"setup (bank + mock survey of {n_bricks} bricks + 4a): {setup_s:.1f} s; timings after one warm-up run "
           "per worker count (steady state)")
-    head = ("manifest", "n_jobs", "stamps", "per brick", "wall s", "stamps/s", "per core", "x earlier", "KB/stamp", "ok")
+    head = ("manifest", "n_jobs", "stamps", "per brick", "wall s", "stamps/s", "per core", "x earlier",
+            "KB/stamp", "ok")
     print("".join(f"{h:>11}" for h in head))
     for r in rows:
         print(f"{r[0]:>11}{r[1]:>11}{r[2]:>11}{r[3]:>11.1f}{r[4]:>11.2f}{r[5]:>11.1f}{r[6]:>11.1f}{r[7]:>11.1f}"
               f"{r[8]:>11.1f}{r[9]:>11}")
     dense1, dense2 = results[("dense", 1)], results[("dense", 2)]
-    print(f"RESULT inject_stamps_per_s_per_core={dense1[1]:.2f} sparse_stamps_per_s_per_core={results[('sparse', 1)][1]:.2f} "
+    sparse1 = results[("sparse", 1)]
+    print(f"RESULT inject_stamps_per_s_per_core={dense1[1]:.2f} sparse_stamps_per_s_per_core={sparse1[1]:.2f} "
           f"bytes_per_stamp={dense1[2]:.0f} scaling_2_jobs={dense2[0] / dense1[0]:.2f}")
 
 

@@ -18,6 +18,7 @@ import hydra
 from omegaconf import DictConfig
 
 from dhs import config as dhs_config  # registers the structured configs
+from dhs.errors import DhsError
 
 log = logging.getLogger("dhs")
 
@@ -30,8 +31,6 @@ def conf_dir() -> str:
     return str(Path(list(spec.submodule_search_locations)[0]).resolve())
 
 
-class DhsError(RuntimeError):
-    """An error the user can fix (bad config, missing input); printed without a traceback."""
 
 
 def _context(cfg: DictConfig) -> Any:

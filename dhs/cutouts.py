@@ -20,8 +20,9 @@ from dhs.survey.reader import BrickFileError, window_bounds
 from dhs.survey.wcs import nearest_pixel
 
 #: Read a whole file instead of sections when the stamps would touch more than this fraction
-#: of its pixels (each section also decompresses the tiles around it).
-WHOLE_READ_FRACTION = 0.5
+#: of its pixels (each section also decompresses the tiles around it). fitsio sections are
+#: cheaper than astropy's, so the break-even point moves up with it.
+WHOLE_READ_FRACTION = {"astropy": 0.5, "fitsio": 1.0}
 TILE_MARGIN_PIX = 100
 
 
@@ -62,7 +63,8 @@ class _Reader:
         self.bf = bf
         h, w = bf.shape
         touched = n_windows * (size + TILE_MARGIN_PIX) ** 2
-        self.whole = bf.read() if touched > WHOLE_READ_FRACTION * h * w else None
+        fraction = WHOLE_READ_FRACTION.get(getattr(bf, "engine", "astropy"), 0.5)
+        self.whole = bf.read() if touched > fraction * h * w else None
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         if self.whole is not None:

@@ -8,14 +8,23 @@ function writes its own output through ``dhs.io`` (atomic per shard) and returns
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, Callable, Sequence
 
 ShardFn = Callable[[Any, dict], dict]
 
 
+class ShardError(RuntimeError):
+    """Shard functions raised; every other shard ran (and committed) first. The message names
+    the first failed shard and carries its worker's traceback."""
+
+
 def run_shards(fn: ShardFn, shards: Sequence[Any], cfg: Any, *, desc: str = "shards",
                console: Any = None) -> list[dict]:
-    """Run ``fn`` on every shard with the backend named by ``cfg.cluster.name``."""
+    """Run ``fn`` on every shard with the backend named by ``cfg.cluster.name``.
+
+    Every shard runs even when some fail; then ShardError names the first failure.
+    """
     from omegaconf import OmegaConf
 
     plain = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
@@ -51,3 +60,32 @@ def compact(obj: Any) -> Any:
         items = [compact(v) for v in obj]
         return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
     return obj
+
+
+def guarded(fn: ShardFn, shard: Any, cfg: dict) -> dict:
+    """Worker side: ``fn(shard, cfg)`` as {ok, result} or {ok: False, error, traceback}."""
+    try:
+        return {"ok": True, "result": fn(shard, cfg)}
+    except Exception as exc:  # reported by unwrap with the shard it belongs to
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc()}
+
+
+def describe(shard: Any, limit: int = 200) -> str:
+    """A short description of a shard for messages (scalars only: no tables)."""
+    if isinstance(shard, dict):
+        shard = {k: v for k, v in shard.items() if isinstance(v, (str, int, float, bool))}
+    text = repr(shard)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def unwrap(shards: Sequence[Any], outcomes: Sequence[dict]) -> list[dict]:
+    """Driver side: the summaries in shard order, or ShardError naming the first failure."""
+    failed = [i for i, o in enumerate(outcomes) if not o["ok"]]
+    if failed:
+        first = outcomes[failed[0]]
+        raise ShardError(
+            f"{len(failed)} of {len(shards)} shards failed (the others ran); first: shard "
+            f"#{failed[0]} {describe(shards[failed[0]])}: {first['error']}\n"
+            f"--- worker traceback ---\n{first['traceback']}")
+    return [o["result"] for o in outcomes]

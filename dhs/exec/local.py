@@ -17,26 +17,30 @@ def resolve_n_jobs(n_jobs: int) -> int:
 
 
 def _call(fn: Any, shard: Any, cfg: dict) -> dict:
+    from dhs.exec import guarded
     from dhs.io import storage
 
     storage.configure_from(cfg)
-    return fn(shard, cfg)
+    return guarded(fn, shard, cfg)
 
 
 def run_local(fn: Any, shards: Sequence[Any], cfg: dict, *, desc: str, console: Any = None) -> list[dict]:
+    """Run every shard (in shard order); summaries in shard order, ShardError if any failed."""
+    from dhs.exec import unwrap
+
     n_jobs = min(resolve_n_jobs(cfg["cluster"].get("n_jobs", -1)), len(shards))
-    results: list[dict] = []
+    outcomes: list[dict] = []
     with progress(console) as bar:
         task = bar.add_task(desc, total=len(shards))
-        if n_jobs == 1 or len(shards) == 1:
+        if n_jobs == 1:
             for shard in shards:
-                results.append(_call(fn, shard, cfg))
+                outcomes.append(_call(fn, shard, cfg))
                 bar.advance(task)
-            return results
-        from joblib import Parallel, delayed
+        else:
+            from joblib import Parallel, delayed
 
-        par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
-        for res in par(delayed(_call)(fn, shard, cfg) for shard in shards):
-            results.append(res)
-            bar.advance(task)
-    return results
+            par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
+            for res in par(delayed(_call)(fn, shard, cfg) for shard in shards):
+                outcomes.append(res)
+                bar.advance(task)
+    return unwrap(shards, outcomes)

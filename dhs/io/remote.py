@@ -10,9 +10,14 @@ Where the file comes from:
 - ``cache.mode=none``: ``<survey.base_url>/<AAA>/<brick>/<file>``: a local path, ``file://``,
   ``s3://`` (ranged GETs) or ``http(s)://`` (HTTP Range requests with a small block cache).
 
-Each thread keeps its own LRU of ``cache.lru_files`` open files (astropy file objects are not
-thread-safe), so a worker that cuts many stamps from one brick opens each file once.
-``io_counters()`` gives the bytes and requests moved so far in this process.
+Local files (a local cache or survey base, ``file://``) open through fitsio by path
+(``dhs.survey.fitsio_reader``: same pixels and checks as astropy, about 10x cheaper to open); set
+``DHS_FITSIO=0`` to read them with astropy through a ``RangeFile`` like remote ones.
+
+Each thread keeps its own LRU of ``cache.lru_files`` open files (astropy and fitsio file objects
+are not thread-safe), so a worker that cuts many stamps from one brick opens each file once.
+``io_counters()`` gives the bytes and requests moved so far in this process (for files read with
+fitsio, an estimate: headers, tile table and the compressed tiles each read touches).
 """
 
 from __future__ import annotations
@@ -50,9 +55,40 @@ def _lru() -> OrderedDict:
     return lru
 
 
+def _count_io(nbytes: int, requests: int) -> None:
+    rangefile._count(bytes=nbytes, requests=requests)
+
+
+def _missing_hint(cfg: Any) -> str:
+    if str(cfg.cache.mode) == "brick":
+        return ("it is not in the coadd cache: run `dhs stage=4b` first, or read from the survey "
+                "with cache.mode=none")
+    return "the survey has no such file (the brick may belong on the blacklist)"
+
+
+def _open_local_fitsio(uri: str, brick: str, kind: str) -> Any:
+    """The file opened with fitsio when ``uri`` is local and fitsio is usable, else None."""
+    import os
+
+    from dhs.survey import fitsio_reader
+
+    if storage.is_http(uri) or storage.is_s3(storage.normalize(uri)):
+        return None
+    path = fitsio_reader.usable_path(storage.normalize(uri))
+    if path is None or not os.path.isfile(path) or not fitsio_reader.available():
+        return None
+    bf = fitsio_reader.open_fitsio(path, brick=brick, kind=kind, label=uri, on_io=_count_io)
+    if bf is not None:
+        rangefile._count(opens=1)
+    return bf
+
+
 def _open(cfg: Any, uri: str, brick: str, kind: str) -> Any:
     from dhs.survey.reader import open_brick_file
 
+    fast = _open_local_fitsio(uri, brick, kind)
+    if fast is not None:
+        return fast
     c = cfg.cache
     policy = RetryPolicy(retries=int(c.retries), backoff_s=float(c.backoff_s))
     try:
@@ -60,10 +96,7 @@ def _open(cfg: Any, uri: str, brick: str, kind: str) -> Any:
                                        block_size=int(c.get("range_block_bytes", 32768)),
                                        pool=int(c.threads))
     except (Missing, FileNotFoundError) as exc:
-        hint = ("it is not in the coadd cache: run `dhs stage=4b` first, or read from the survey "
-                "with cache.mode=none") if str(c.mode) == "brick" else \
-            "the survey has no such file (the brick may belong on the blacklist)"
-        raise SurveyFileMissing(f"{uri}: {hint}") from exc
+        raise SurveyFileMissing(f"{uri}: {_missing_hint(cfg)}") from exc
     try:
         bf = open_brick_file(rf, brick=brick, kind=kind, label=uri)
     except Exception:

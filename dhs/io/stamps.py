@@ -6,7 +6,7 @@ of ``bandset``; nanomaggies and 1/nmgy^2) and ``maskbits`` (int32, size x size):
 
     from dhs.io.stamps import read_stamps, to_numpy
 
-    table = read_stamps("outputs/data/phase4c/v3_color_relaxed/stamps/<experiment_id>",
+    table = read_stamps("outputs/data/phase4c/v3_color_relaxed/cosmos_moffat/stamps/<experiment_id>",
                         task_ids=["..."])
     images = to_numpy(table)                       # (n, bands, size, size) float32
     masks = to_numpy(table, column="maskbits")     # (n, size, size) int32

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 import dhs
 from dhs import layout
+from dhs.errors import DhsError
 from dhs.allocation import TierPlan, allocate, shortfall_warnings
 from dhs.grids import build_grid
 from dhs.io import datasets as dio
@@ -32,11 +33,11 @@ from dhs.tasks import Experiment, TaskBuilder
 log = logging.getLogger("dhs.stages.manifest")
 
 
-class GuardrailError(RuntimeError):
+class GuardrailError(DhsError):
     """The configured tier would write more tasks than cfg.manifest.max_total_tasks."""
 
 
-class StaleManifestError(RuntimeError):
+class StaleManifestError(DhsError):
     """A complete manifest exists but was built with different settings."""
 
 

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from dhs import layout
+from dhs.errors import DhsError
 from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.report.progress import summary_table
@@ -22,7 +23,7 @@ from dhs.report.progress import summary_table
 TARGETS = ("4a", "4c")
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(DhsError):
     """At least one data-quality check failed; the message names them."""
 
 
@@ -70,12 +71,28 @@ def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
     return report
 
 
+def validate_4a(cfg: Any, ctx: Any) -> dict:
+    """Checks of the task manifests: a table, ``report.json`` per run, an error if any fails."""
+    from dhs.stages.validate_manifest import validate_manifest
+
+    checks = validate_manifest(cfg, ctx)
+    rows = [{"check": name, "result": "pass" if c["ok"] else "FAIL", "detail": c["detail"]}
+            for name, c in checks.items()]
+    ctx.print(summary_table("validate 4a: task manifests", rows, columns=["check", "result", "detail"]))
+    failed = [name for name, c in checks.items() if not c["ok"]]
+    out = storage.join(layout.phase_root(cfg, "validate"), "4a", "report.json")
+    storage.write_text_atomic(out, json.dumps({"checks": checks, "failed": failed, "passed": not failed},
+                                              indent=2, sort_keys=True, default=str))
+    if failed:
+        raise ValidationFailed("task-manifest checks failed: " + "; ".join(
+            f"{n} ({checks[n]['detail']})" for n in failed) + f". Report: {out}")
+    return {"stage": "validate", "target": "4a", "passed": True, "checks": checks, "outputs": [out]}
+
+
 def run(cfg: Any, ctx: Any) -> dict:
     target = str(cfg.target)
     if target == "4a":
-        from dhs.stages.validate_manifest import validate_manifest
-
-        return validate_manifest(cfg, ctx)
+        return validate_4a(cfg, ctx)
     if target != "4c":
         raise ValueError(f"target={target!r}: stage validate knows targets {', '.join(TARGETS)}")
     t0 = time.time()

@@ -21,9 +21,8 @@ def _arrays(table, name, nb, size):
 
 
 @pytest.fixture(scope="module")
-def cosmos_run(mini_base, tmp_path_factory):
-    """4c with COSMOS sources, arcs saved, and a plain cut (theta_E forced to 0) for reference."""
-    root = tmp_path_factory.mktemp("out")
+def cosmos_run(mini_base):
+    """4c with COSMOS sources and the arcs saved."""
     over = [*mini_base, "stage=4c", "source=cosmos", "output.save_arc=true", "inject.run_name=cosmos_test"]
     run_stage(over)
     cfg = compose_config(over)

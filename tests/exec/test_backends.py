@@ -1,0 +1,87 @@
+"""joblib (1 and 2 workers) and Spark local write byte-identical datasets, same summaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.exec.backends import BACKENDS, digest, run_on_backends
+from dhs import config as _registers_schemas  # noqa: F401
+from dhs.exec import run_shards
+from dhs.exec.synthetic import make_shards, shard_fn
+from dhs.io import datasets, storage
+
+pytestmark = pytest.mark.spark
+
+N_SHARDS = 5
+
+
+def _toy_run(cfg):
+    dataset = storage.join(str(cfg.paths.data_root), "toy")
+    return run_shards(shard_fn, make_shards(dataset, N_SHARDS, rows=12, work=2), cfg, desc="toy")
+
+
+def test_backends_write_identical_bytes_and_summaries(spark, compose, tmp_path):
+    results = run_on_backends(compose, ["paths.data_root={root}"], _toy_run,
+                              lambda name: str(tmp_path / name))
+    assert set(results) == set(BACKENDS)
+    ref_summary, ref_digest = results["joblib1"]
+    assert [s["shard"] for s in ref_summary] == [f"s{i:04d}" for i in range(N_SHARDS)]
+    assert sum(s["rows"] for s in ref_summary) == N_SHARDS * 12
+    # every shard wrote its commit marker and at least one partition file
+    assert sum(k.startswith("toy/_shards/") for k in ref_digest) == N_SHARDS
+    assert any(k.startswith("toy/region_split=") for k in ref_digest)
+    for name, (summary, dig) in results.items():
+        assert summary == ref_summary, name
+        assert dig == ref_digest, name
+    table = datasets.read_dataset(str(tmp_path / "spark_local2" / "toy"))
+    assert table.num_rows == N_SHARDS * 12
+    assert sorted(set(table.column("region_split").to_pylist())) <= ["test", "train", "val"]
+
+
+def test_one_session_one_job_one_task_per_shard(spark, compose, tmp_path):
+    """The session is reused; a run is a single Spark job of one task per shard (no recompute)."""
+    import os
+    import sys
+
+    from dhs.exec import spark as spark_backend
+
+    cfg = compose([f"paths.data_root={tmp_path}", *BACKENDS["spark_local2"]])
+    assert spark_backend.get_session({"cluster": {"spark_master": "local[*]"}}) is spark
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.ui.enabled") == "false" and conf.get("spark.dhs.check") == "applied"
+    assert conf.get("spark.sql.shuffle.partitions") == "4"
+    assert os.environ["PYSPARK_PYTHON"] == sys.executable == os.environ["PYSPARK_DRIVER_PYTHON"]
+    assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.1"
+    _toy_run(cfg)
+    assert spark_backend.LAST_RUN == {**spark_backend.LAST_RUN, "jobs": 1, "tasks": N_SHARDS,
+                                      "shards": N_SHARDS}
+
+
+def test_spark_executors_write_to_s3_configured_from_cfg(spark, compose, moto):
+    bucket = moto.make_bucket("dhs-backends")
+    from tests.s3_server import storage_overrides
+
+    out = {}
+    for name in ("joblib1", "spark_local2"):
+        cfg = compose([f"paths.data_root=s3a://{bucket}/{name}", *storage_overrides(moto),
+                       *BACKENDS[name]])
+        storage.configure_from(cfg)
+        out[name] = (_toy_run(cfg), digest(f"s3://{bucket}/{name}"))
+    assert out["spark_local2"][0] == out["joblib1"][0]
+    assert out["spark_local2"][1] == out["joblib1"][1] and len(out["joblib1"][1]) > N_SHARDS
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_a_failing_shard_is_named_and_the_others_still_commit(spark, compose, tmp_path, backend):
+    from dhs.exec import ShardError
+
+    cfg = compose([f"paths.data_root={tmp_path}", *BACKENDS[backend]])
+    shards = make_shards(str(tmp_path / "bad"), 3, rows=2, work=1)
+    shards[1]["rows"] = "many"
+    with pytest.raises(ShardError, match=r"1 of 3 shards failed.*shard #1 .*'s0001'.*ValueError.*many"):
+        run_shards(shard_fn, shards, cfg)
+    assert datasets.committed_shards(str(tmp_path / "bad")) == ["s0000", "s0002"]
+
+
+def test_empty_shard_list_runs_nothing(compose):
+    assert run_shards(shard_fn, [], compose(["cluster=spark_local"])) == []
