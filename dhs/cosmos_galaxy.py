@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 #: Why a galaxy is not turned into a template (the counts in the build summary use these keys).
 REASONS = ("missing_file", "missing_hdu", "unreadable_hdu", "empty_stamp", "nan_pixels",
@@ -60,6 +59,8 @@ def noise_sigma(stamp: np.ndarray, noise_variance: float) -> float:
 def detection_footprint(img: np.ndarray, sigma: float, smooth_sigma_pix: float,
                         nsigma: float) -> np.ndarray:
     """Boolean footprint of the central galaxy (empty if nothing rises above the threshold)."""
+    from scipy import ndimage
+
     smooth = ndimage.gaussian_filter(img, smooth_sigma_pix, mode="constant")
     threshold = nsigma * sigma / (2.0 * np.sqrt(np.pi) * smooth_sigma_pix)
     ny, nx = img.shape

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from dhs import injection as inj
 from dhs import layout, schema
-from dhs.cutouts import cut_brick
 from dhs.io import datasets
 
 #: Parquet options of the stamps dataset: float arrays byte-stream-split (lossless, ~35% smaller
@@ -49,6 +47,9 @@ def _list_column(arr: np.ndarray, typ: pa.DataType) -> pa.Array:
 
 def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple[dict, dict]:
     """Metric columns and stamp arrays for all rows of a shard."""
+    from dhs import injection as inj  # physics and FITS reading load in workers only
+    from dhs.cutouts import cut_brick
+
     n = rows.num_rows
     cols = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
     size, bands = int(cols["stamp_size"][0]), str(cols["bandset"][0])

@@ -21,13 +21,24 @@ import json
 import time
 from typing import Any, Optional
 
-from dhs import completeness as comp
 from dhs import layout
 from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.report.progress import summary_table
 
 SURFACE_SHARD = "surface"
+
+
+class _Lazy:
+    """``dhs.completeness`` (pandas) imported on first use, so `dhs stage=plan` stays fast."""
+
+    def __getattr__(self, name: str) -> Any:
+        from dhs import completeness
+
+        return getattr(completeness, name)
+
+
+comp = _Lazy()
 
 
 def datasets(cfg: Any) -> dict:

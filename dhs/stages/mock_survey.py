@@ -24,7 +24,6 @@ from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.report.progress import summary_table
 from dhs.survey import files
-from dhs.survey.mock import MOCK_BANDS, params_from_cfg, plan_survey, region_splits
 
 KINDS = ("image", "invvar", "psfsize", "maskbits")
 TABLES = ("parent_catalog", "bricks_with_region", "region_selections")
@@ -39,6 +38,8 @@ def datasets(cfg: Any) -> dict:
 
 def render_shard(shard: dict, cfg: dict) -> dict:
     """Render one brick and write its 10 files; returns file count, bytes and object counts."""
+    from dhs.survey.mock import MOCK_BANDS  # astropy loads in workers only
+
     from dhs.survey.mock_fits import file_bytes
     from dhs.survey.mock_images import render_brick
 
@@ -67,6 +68,8 @@ def _existing_hash(root: str) -> str | None:
 
 
 def run(cfg: Any, ctx: Any) -> dict:
+    from dhs.survey.mock import params_from_cfg, plan_survey, region_splits
+
     t0 = time.time()
     params = params_from_cfg(cfg)
     chash = params.config_hash()
