@@ -28,31 +28,48 @@ def compose_step(run_overrides: list[str], step: list[str]) -> Any:
     return compose(config_name="config", overrides=step_overrides(run_overrides, step))
 
 
+def _short(cfg: Any) -> str:
+    """A step's name for the summary: the stage, plus the tier and experiments where they matter."""
+    name = cfg.stage.name
+    if name in ("4a", "4c", "4d", "validate"):
+        extra = f" target={cfg.target}" if name == "validate" else ""
+        return f"{name} tier={cfg.tier.name}{extra}"
+    return name
+
+
 def run(cfg: Any, ctx: Any) -> dict:
     from dhs import config as dhs_config
 
     rows: list[dict] = []
     summaries: list[dict] = []
+    plots: list[str] = []
     for step in cfg.stage.steps:
         step = list(step)
         step_cfg = compose_step(ctx.overrides, step)
         name = step_cfg.stage.name
         label = " ".join(step)
         if not stages.available(name):
-            rows.append({"step": label, "status": "not available yet", "wall_s": 0.0, "outputs": ""})
+            rows.append({"step": _short(step_cfg), "overrides": label, "status": "not available yet",
+                         "wall_s": 0.0})
             continue
         dhs_config.check(step_cfg)
         ctx.console.rule(f"[bold]dhs {escape(label)}")
         t0 = time.time()
         summary = stages.load(name).run(step_cfg, ctx) or {}
         summaries.append({"step": label, **summary})
-        outputs = summary.get("plots") or summary.get("outputs") or ""
-        rows.append({"step": label, "status": "ok", "wall_s": round(time.time() - t0, 2),
-                     "outputs": "\n".join(map(str, outputs)) if isinstance(outputs, (list, tuple)) else str(outputs)})
+        plots += [str(p) for p in summary.get("plots", []) if str(p).endswith(".png")]
+        rows.append({"step": _short(step_cfg), "overrides": label, "status": "ok",
+                     "wall_s": round(time.time() - t0, 2),
+                     "outputs": [str(o) for o in summary.get("outputs", [])]})
     table = Table(title="dhs stage=all: summary", title_justify="left")
-    for col in ("step", "status", "wall_s", "outputs"):
-        table.add_column(col)
+    for col in ("step", "status", "wall s"):
+        table.add_column(col, justify="right" if col == "wall s" else "left")
     for r in rows:
-        table.add_row(escape(r["step"]), r["status"], f"{r['wall_s']:.1f}", escape(r["outputs"]))
+        table.add_row(escape(r["step"]), r["status"], f"{r['wall_s']:.1f}")
+    table.add_row("total", "", f"{sum(r['wall_s'] for r in rows):.1f}")
     ctx.console.print(table)
-    return {"stage": "all", "steps": rows, "summaries": summaries}
+    if plots:
+        ctx.console.print("[bold]plots[/bold]")
+        for p in plots:
+            ctx.console.print(f"  {escape(p)}", soft_wrap=True)
+    return {"stage": "all", "steps": rows, "summaries": summaries, "plots": plots}
