@@ -136,6 +136,7 @@ class SurveyConfig:
     base_url: str = "${paths.data_root}/mock_survey/coadd"
     cutout_url: str = "https://www.legacysurvey.org/viewer/fits-cutout"
     cutout_layer: str = "ls-dr10-south"
+    cutout_pixscale: float = 0.262
     tables_root: str = "${paths.data_root}/mock_survey/tables"
     pixscale_arcsec: float = 0.262
     brick_size_pix: int = 3600

@@ -129,3 +129,41 @@ def cut_brick(cfg: Any, brick: str, ra: np.ndarray, dec: np.ndarray, bands: str,
         except Exception as exc:  # noqa: BLE001
             out.notes.append(f"{brick}: psfsize-{b} unreadable ({exc})")
     return out
+
+
+def cut_cutouts(cfg: Any, task_ids: Any, ra: np.ndarray, dec: np.ndarray, bands: str,
+                size: int) -> BrickStamps:
+    """Stamps of tasks at (ra, dec) (deg) from the cutout cache of ``survey.source=cutout_service``
+    (``dhs.io.cutout_service``; one file per target, read once for the tasks that share it).
+
+    Row errors: 'missing_file' (no cached cutout: 404 at the service or not fetched by stage 4b),
+    'corrupt_file', 'nan_pixels'. The service has no psfsize maps: ``psf_map`` stays NaN and
+    stage 4c uses the manifest's psfsize_<band>.
+    """
+    from dhs import layout
+    from dhs.io import cutout_service as cs
+
+    n = len(ra)
+    out = _empty(n, len(bands), size)
+    sv = cfg.survey
+    layer, pixscale = str(sv.cutout_layer), float(sv.cutout_pixscale)
+    root = layout.cache_root(cfg)
+    done: dict[str, tuple | str] = {}
+    for k in range(n):
+        key = cs.target_key(cs.Target(float(ra[k]), float(dec[k]), int(size), bands), layer, pixscale)
+        if key not in done:
+            uri = cs.cutout_uri(root, key)
+            try:
+                done[key] = cs.read_cutout(uri, size, bands)
+            except Exception as exc:  # noqa: BLE001 - classified, unexpected errors re-raised
+                done[key] = _error_code(exc)
+                hint = " (404 at the service, or run stage 4b)" if done[key] == "missing_file" else ""
+                out.notes.append(f"task {task_ids[k]}: cutout {uri}: {type(exc).__name__}{hint}")
+        got = done[key]
+        if isinstance(got, str):
+            out.error[k] = got
+            continue
+        out.image[k], out.invvar[k], out.maskbits[k] = got
+        if not (np.isfinite(got[0]).all() and np.isfinite(got[1]).all()):
+            out.error[k] = "nan_pixels"
+    return out

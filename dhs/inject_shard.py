@@ -48,7 +48,7 @@ def _list_column(arr: np.ndarray, typ: pa.DataType) -> pa.Array:
 def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple[dict, dict]:
     """Metric columns and stamp arrays for all rows of a shard."""
     from dhs import injection as inj  # physics and FITS reading load in workers only
-    from dhs.cutouts import cut_brick
+    from dhs.cutouts import cut_brick, cut_cutouts
 
     n = rows.num_rows
     cols = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
@@ -63,10 +63,13 @@ def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple
     bricks = cols["brickname"]
     for brick in dict.fromkeys(bricks):
         idx = np.flatnonzero(bricks == brick)
-        if brick in blacklist:
+        if str(cfg.survey.source) == "cutout_service":  # one cached cutout per target, no blacklist
+            st = cut_cutouts(cfg, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], bands, size)
+        elif brick in blacklist:
             error[idx] = "blacklisted_brick"
             continue
-        st = cut_brick(cfg, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
+        else:
+            st = cut_brick(cfg, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
         image[idx], invvar[idx], maskbits[idx], psf_map[idx] = st.image, st.invvar, st.maskbits, st.psf_map
         error[idx] = st.error
     fwhm, psf_src = inj.choose_psf(psf_map, cols, bands, float(cfg.psf.default_fwhm_arcsec))

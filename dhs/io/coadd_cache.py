@@ -316,17 +316,17 @@ def _handle(what: tuple, fut: Any, s: CacheSettings, rep: CacheReport, futures: 
 
 
 class _progress:
-    """A rich bar over bricks with files, MB and MB/s (silent without a console)."""
+    """A rich bar over bricks (or ``label``) with files, MB and MB/s (silent without a console)."""
 
-    def __init__(self, console: Any, total: int):
-        self.console, self.total = console, total
+    def __init__(self, console: Any, total: int, label: str = "4b bricks"):
+        self.console, self.total, self.label = console, total, label
 
     def __enter__(self) -> tuple[Any, Any]:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn)
 
         self.bar = Progress(
-            TextColumn("[bold]4b bricks"), BarColumn(), MofNCompleteColumn(),
+            TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[files]} files  {task.fields[mb]:.1f} MB  "
                        "{task.fields[mbps]:.1f} MB/s"),
             TimeElapsedColumn(), console=self.console, disable=self.console is None,

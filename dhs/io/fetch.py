@@ -116,8 +116,12 @@ def _commit(tmp_path: str, target: str, policy: RetryPolicy) -> None:
 
 
 def fetch_file(src: str, target: str, *, brick: str, kind: str, settings: FetchSettings,
-               on_bytes: ByteHook | None = None) -> FetchResult:
+               on_bytes: ByteHook | None = None,
+               check: Callable[[str, int | None, str], None] | None = None) -> FetchResult:
     """Copy ``src`` to ``target`` after checking it; retried per ``settings.policy``.
+
+    ``check(tmp_path, announced_size, label)`` replaces the coadd-file check (``check_fits``) for
+    other kinds of FITS files (e.g. service cutouts); it raises like ``check_fits`` does.
 
     Raises ``Missing`` (404, not retried), ``PermanentError``/``WrongFileError`` (not retried) or
     the last transient error once the retries are spent.
@@ -143,8 +147,11 @@ def fetch_file(src: str, target: str, *, brick: str, kind: str, settings: FetchS
         tmp = os.path.join(scratch, f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
         try:
             n, expected, digest = download(src, tmp, counted, settings)
-            check_fits(tmp, brick=brick, kind=kind, expected_size=expected,
-                       verify_data=settings.verify_data, label=src)
+            if check is None:
+                check_fits(tmp, brick=brick, kind=kind, expected_size=expected,
+                           verify_data=settings.verify_data, label=src)
+            else:
+                check(tmp, expected, src)
             return tmp, n, digest
         except BaseException:
             _silent_remove(tmp)

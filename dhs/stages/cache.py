@@ -3,11 +3,14 @@
     dhs stage=4b                                            # mock survey -> outputs/data/coadd_cache
     dhs stage=4b survey=dr10_south paths.cache_root=s3://bucket/dr10/coadd_cache cache.threads=32
     dhs stage=4b cache.mode=none                            # no cache: 4c reads sections at the source
+    dhs stage=4b survey.source=cutout_service              # one viewer cutout per target
 
 Files land in ``<cache_root>/<brick>/`` under their DR10 names with a per-brick ``_SUCCESS``;
 bricks the survey lacks (404) go to ``<cache_root>/_blacklist.csv``. The work lives in
 dhs.io.coadd_cache (orchestration), dhs.io.fetch (one file), dhs.io.integrity, dhs.io.blacklist;
-stage 4c reads through dhs.io.remote.
+stage 4c reads through dhs.io.remote. With ``survey.source=cutout_service`` the stage fetches one
+FITS cutout per unique target of the manifests instead (``dhs.io.cutout_service``): files in
+``<cache_root>/cutouts/``, 404 targets in ``<cache_root>/cutouts/_missing.csv``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from dhs.report.progress import summary_table
 
 
 def datasets(cfg: Any) -> dict:
+    if str(cfg.survey.source) == "cutout_service":
+        from dhs.io.cutout_service import cutout_dir
+
+        return {"reads": [layout.manifest_dir(cfg, e) for e in layout.experiment_ids(cfg)]
+                + [str(cfg.survey.cutout_url)], "writes": [cutout_dir(layout.cache_root(cfg))]}
     writes = [layout.blacklist_path(cfg)]
     if str(cfg.cache.mode) == "brick":
         writes.insert(0, layout.cache_root(cfg))
@@ -43,10 +51,78 @@ def manifest_bricks(cfg: Any) -> list[str]:
     return sorted(names)
 
 
+def manifest_targets(cfg: Any) -> list:
+    """Distinct cutout targets (ra, dec, stamp size, bandset) of the configured experiments'
+    manifests. Fails with a clear message."""
+    from dhs.io import cutout_service as cs
+    from dhs.io.datasets import read_dataset
+
+    cols = ["ra", "dec", "stamp_size", "bandset"]
+    targets: set = set()
+    for exp in layout.experiment_ids(cfg):
+        uri = layout.manifest_dir(cfg, exp)
+        try:
+            t = read_dataset(uri, columns=cols, partition_col=None)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"stage 4b needs the manifest at {uri}: run `dhs stage=4a` first "
+                                    "(same paths.data_root, variant and tier)") from exc
+        except Exception as exc:
+            raise ValueError(f"{uri}: cannot read columns {cols} of the manifest ({exc}); "
+                             "re-run `dhs stage=4a force=true` to rewrite it") from exc
+        targets.update(cs.targets_of(*(t.column(c).to_pylist() for c in cols)))
+    return sorted(targets, key=lambda t: (t.ra, t.dec, t.size, t.bands))
+
+
+def run_cutouts(cfg: Any, ctx: Any) -> dict:
+    """survey.source=cutout_service: one FITS cutout per unique target of the manifests."""
+    from dhs.io import cutout_service as cs
+
+    if str(cfg.cache.mode) != "brick":
+        raise ValueError(f"cache.mode={cfg.cache.mode!r} with survey.source=cutout_service: the "
+                         "cutouts are fetched once and cached per target; use cache.mode=brick")
+    s = cs.settings_from_cfg(cfg)
+    targets = manifest_targets(cfg)
+    rep = cs.fill_cutouts(s, targets, console=ctx.console)
+    target = cs.cutout_dir(s.cache_root)
+    rows = {
+        "source": f"{s.url} (layer {s.layer}, {s.pixscale} arcsec/pix)",
+        "cache": target,
+        "targets requested": rep.targets_requested,
+        "complete (skipped)": rep.skipped_complete,
+        "missing earlier (skipped)": rep.skipped_missing,
+        "fetched": rep.fetched,
+        "adopted (earlier run)": rep.adopted,
+        "missing now (404)": rep.missing,
+        "failed": rep.failed,
+        **{f"  failed: {reason}": n for reason, n in sorted(rep.failure_reasons.items())},
+        "retries": rep.retries,
+        "MB committed": rep.bytes_committed / 1e6,
+        "MB transferred": rep.bytes_transferred / 1e6,
+        "wall time (s)": rep.wall_s,
+    }
+    ctx.print(summary_table("4b cutout cache", rows))
+    for key, where, reason in rep.failures[:20]:
+        ctx.print(f"[red]failed[/red] {key} {where}: {reason}")
+    if rep.missing:
+        ctx.print(f"[yellow]{rep.missing} target(s) missing at the service (404) -> "
+                  f"{storage.join(target, cs.MISSING)}; stage 4c marks them missing_file[/yellow]")
+    summary = {"stage": "4b", "mode": "cutout_service", **rep.as_dict()}
+    if storage.exists(target):
+        counts = {k: summary[k] for k in ("targets_requested", "skipped_complete", "skipped_missing",
+                                          "fetched", "adopted", "missing", "failed",
+                                          "bytes_committed", "bytes_transferred")}
+        ctx.record_dataset(target, cfg,
+                           inputs={"manifests": [layout.manifest_dir(cfg, e)
+                                                 for e in layout.experiment_ids(cfg)],
+                                   "survey": {"path": s.url, "layer": s.layer}},
+                           counts=counts, extra={"failure_reasons": rep.failure_reasons,
+                                                 "wall_s": rep.wall_s})
+    return summary
+
+
 def run(cfg: Any, ctx: Any) -> dict:
-    if str(cfg.survey.source) != "bricks":
-        raise ValueError(f"survey.source={cfg.survey.source!r}: stage 4b caches brick files only; "
-                         "use survey.source=bricks (with cache.mode=brick or none)")
+    if str(cfg.survey.source) == "cutout_service":
+        return run_cutouts(cfg, ctx)
     s = coadd_cache.settings_from_cfg(cfg)
     bricks = manifest_bricks(cfg)
     mode = str(cfg.cache.mode)
