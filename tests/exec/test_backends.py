@@ -52,9 +52,24 @@ def test_one_session_one_job_one_task_per_shard(spark, compose, tmp_path):
     assert conf.get("spark.sql.shuffle.partitions") == "4"
     assert os.environ["PYSPARK_PYTHON"] == sys.executable == os.environ["PYSPARK_DRIVER_PYTHON"]
     assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.1"
+    assert "-XX:TieredStopAtLevel=1" in conf.get("spark.driver.extraJavaOptions")
     _toy_run(cfg)
     assert spark_backend.LAST_RUN == {**spark_backend.LAST_RUN, "jobs": 1, "tasks": N_SHARDS,
                                       "shards": N_SHARDS}
+
+
+def _freeze_count(_: int) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_reused_python_workers_keep_their_heap_frozen(spark, compose, tmp_path):
+    """After a partition of shards the worker froze its long-lived objects (gc.freeze), so the
+    full collection PySpark runs after every task only walks what is new."""
+    _toy_run(compose([f"paths.data_root={tmp_path}", *BACKENDS["spark_local2"]]))
+    counts = spark.sparkContext.parallelize(range(4), 4).map(_freeze_count).collect()
+    assert max(counts) > 1000, counts  # the reused workers: modules, dhs, caches
 
 
 def test_spark_executors_write_to_s3_configured_from_cfg(spark, compose, moto):

@@ -21,7 +21,8 @@ def test_spark_reads_stamps_bit_for_bit(spark, tmp_path):
     cols = stamp_columns(False)
     data = {"task_id": [f"t{i}" for i in range(n)], "experiment_id": ["e"] * n, "brickname": ["0001m040"] * n,
             "is_control": [0] * n, "bandset": ["grz"] * n, "stamp_size": [size] * n, "cutout_ok": [1] * n,
-            "image": _list_column(image, pa.list_(pa.float32())), "invvar": _list_column(invvar, pa.list_(pa.float32())),
+            "image": _list_column(image, pa.list_(pa.float32())),
+            "invvar": _list_column(invvar, pa.list_(pa.float32())),
             "maskbits": _list_column(mask, pa.list_(pa.int32()))}
     table = pa.table(data, schema=arrow_schema(cols)).append_column("region_split", pa.array(["train"] * n))
     ds = str(tmp_path / "stamps")
