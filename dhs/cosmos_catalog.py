@@ -32,7 +32,6 @@ REQUIRED_COLUMNS = ("IDENT", "GAL_FILENAME", "GAL_HDU", "PIXEL_SCALE", "NOISE_ME
 COMPANION_COLUMNS = {"flux_radius": "flux_radius", "ZPHOT": "zphot", "HSC_g": "hsc_g",
                      "HSC_r": "hsc_r", "HSC_i": "hsc_i", "HSC_z": "hsc_z", "HSC_y": "hsc_y"}
 EMBEDDED = "embedded:dhs.data/cosmos"
-_BLOCK = 8 * 1024 * 1024
 _HEAD_BYTES = 256 * 1024
 
 
@@ -43,18 +42,6 @@ class CatalogError(ConfigError):
 def embedded_root() -> str:
     """Folder of the 100 real COSMOS F814W galaxies shipped in the package (dhs/data/cosmos)."""
     return str(resources.files("dhs.data").joinpath("cosmos"))
-
-
-def sha256_uri(uri: str) -> str:
-    """sha256 of a file (local or s3://), streamed in 8 MB blocks."""
-    h = hashlib.sha256()
-    with storage.open_input(uri) as f:
-        while True:
-            block = f.read(_BLOCK)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
 
 
 def _has_catalog_columns(uri: str) -> bool:
@@ -212,20 +199,12 @@ class ImageFiles:
     def _local_copy(self, name: str, uri: str) -> str:
         if not storage.is_s3(uri):
             if name not in self.sha256:
-                self.sha256[name] = sha256_uri(uri)
+                self.sha256[name] = storage.sha256(uri)
             return os.path.abspath(uri)
         if self._tmp is None:
             self._tmp = tempfile.mkdtemp(prefix="dhs-cosmos-")
         path = os.path.join(self._tmp, name.replace("/", "_"))
-        h = hashlib.sha256()
-        with storage.open_input(uri) as src, open(path, "wb") as dst:
-            while True:
-                block = src.read(_BLOCK)
-                if not block:
-                    break
-                h.update(block)
-                dst.write(block)
-        self.sha256[name] = h.hexdigest()
+        self.sha256[name] = storage.sha256(uri, copy_to=path)
         return path
 
     def _hdul(self, name: str):

@@ -146,8 +146,6 @@ def write_run_record(run_dir: Path, record: dict) -> Path:
 
 def describe_input(uri: str) -> dict:
     """Path plus size (bytes) and, for small files, sha256; directories list file count and bytes."""
-    import hashlib
-
     from dhs.io import storage
 
     try:
@@ -157,7 +155,7 @@ def describe_input(uri: str) -> dict:
         size = storage.size(uri)
         entry: dict[str, Any] = {"path": uri, "bytes": size}
         if size <= 64 * 1024 * 1024:
-            entry["sha256"] = hashlib.sha256(storage.read_bytes(uri)).hexdigest()
+            entry["sha256"] = storage.sha256(uri)
         return entry
     except FileNotFoundError:
         return {"path": uri, "missing": True}

@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterable
 
 from dhs.io import blacklist, storage
 from dhs.io.fetch import FetchSettings, clean_stale_temps, exists_at_source, fetch_file
-from dhs.io.integrity import sha256_file
 from dhs.io.retry import Missing, RetryPolicy, describe
 from dhs.survey.files import brick_files, coadd_url
 
@@ -158,7 +157,7 @@ def _adopt(uri: str, kind: str, band: str | None) -> dict:
         data = storage.read_bytes(norm)
         digest, size = hashlib.sha256(data).hexdigest(), len(data)
     else:
-        digest, size = sha256_file(norm), storage.size(norm)
+        digest, size = storage.sha256(norm), storage.size(norm)
     return {"kind": kind, "band": band, "size": size, "sha256": digest, "adopted": True}
 
 

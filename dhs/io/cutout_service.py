@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from dhs.io import storage
-from dhs.io.integrity import FITS_BLOCK, IntegrityError, WrongFileError
+from dhs.io.integrity import IntegrityError, WrongFileError, check_structure
 
 CUTOUT_DIR = "cutouts"
 INDEX = "_index.json"
@@ -79,28 +79,7 @@ def cutout_uri(cache_root: str, key: str) -> str:
 # ----------------------------------------------------------------------------- checking, reading
 def _structure(data: bytes, expected_size: int | None, label: str) -> None:
     """Raise ``IntegrityError`` for a body that is not a complete FITS file."""
-    from astropy.io import fits
-
-    n = len(data)
-    if expected_size is not None and n != expected_size:
-        raise IntegrityError(f"{label}: got {n} bytes, the service announced {expected_size}")
-    if n == 0 or n % FITS_BLOCK:
-        raise IntegrityError(f"{label}: {n} bytes is not a whole number of 2880-byte FITS blocks "
-                             "(truncated transfer)")
-    try:
-        with warnings.catch_warnings():  # astropy warns about the truncation we report
-            warnings.simplefilter("ignore")
-            hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=False)
-        with hdul:
-            for i, hdu in enumerate(hdul):
-                info = hdu.fileinfo()
-                if int(info["datLoc"]) + int(info["datSpan"]) > n:
-                    raise IntegrityError(f"{label}: HDU {i} data runs past the end of the {n}-byte "
-                                         "file (truncated transfer)")
-    except IntegrityError:
-        raise
-    except Exception as exc:
-        raise IntegrityError(f"{label}: not a readable FITS file ({type(exc).__name__}: {exc})") from exc
+    check_structure(io.BytesIO(data), len(data), expected_size, label, announced_by="the service")
 
 
 def parse_cutout(data: bytes, size: int, bands: str, label: str

@@ -216,6 +216,28 @@ def write_text_atomic(uri: str, text: str) -> None:
     write_bytes_atomic(uri, text.encode("utf-8"))
 
 
+def sha256(uri: str, *, copy_to: Optional[str] = None, block: int = 8 << 20) -> str:
+    """Hex sha256 of a file (local or s3://), streamed in ``block``-byte reads; with ``copy_to``
+    the bytes are also written to that local path (one pass for download + checksum)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    dst = open(copy_to, "wb") if copy_to else None
+    try:
+        with open_input(uri) as src:
+            while True:
+                buf = src.read(block)
+                if not buf:
+                    break
+                h.update(buf)
+                if dst is not None:
+                    dst.write(buf)
+    finally:
+        if dst is not None:
+            dst.close()
+    return h.hexdigest()
+
+
 def remove(uri: str) -> None:
     f, p = filesystem(uri)
     info = f.get_file_info(p)

@@ -22,6 +22,7 @@ import time
 from typing import Any, Optional
 
 from dhs import layout
+from dhs.stages.inject import experiments_with_metrics
 from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.report.progress import summary_table
@@ -172,12 +173,7 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, scores: Any) -> dict:
 
 def run(cfg: Any, ctx: Any) -> dict:
     t0 = time.time()
-    exps = layout.experiment_ids(cfg)
-    present = [e for e in exps if dsets.data_files(layout.metrics_dir(cfg, e))]
-    skipped = {e: f"no 4c metrics at {layout.metrics_dir(cfg, e)}" for e in exps if e not in present}
-    if not present:
-        raise FileNotFoundError("stage 4d found no 4c metrics: " + "; ".join(skipped.values())
-                                + ". Run `dhs stage=4c` first (same paths.data_root, variant, tier).")
+    present, skipped = experiments_with_metrics(cfg, "stage 4d")
     scores = load_scores(str(cfg.scores)) if cfg.get("scores") else None
     results = [run_experiment(cfg, ctx, e, scores) for e in present]
     table_rows = []

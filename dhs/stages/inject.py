@@ -39,6 +39,20 @@ def datasets(cfg: Any) -> dict:
     return {"reads": reads, "writes": writes}
 
 
+def experiments_with_metrics(cfg: Any, reader: str) -> tuple[list[str], dict[str, str]]:
+    """The configured experiments that have 4c metrics, and why the others are skipped.
+
+    Raises FileNotFoundError (naming ``reader``, the stage asking) when none has any.
+    """
+    exps = layout.experiment_ids(cfg)
+    present = [e for e in exps if dio.data_files(layout.metrics_dir(cfg, e))]
+    skipped = {e: f"no 4c metrics at {layout.metrics_dir(cfg, e)}" for e in exps if e not in present}
+    if not present:
+        raise FileNotFoundError(f"{reader} found no 4c metrics: " + "; ".join(skipped.values())
+                                + ". Run `dhs stage=4c` first (same paths.data_root, variant, tier).")
+    return present, skipped
+
+
 def make_shards(manifest: pa.Table, exp: str, max_tasks: int) -> list[dict]:
     """Whole bricks in brick order, about ``max_tasks`` rows per shard (a larger brick is split)."""
     order = pc.sort_indices(manifest, sort_keys=[("brickname", "ascending"), ("task_id", "ascending")])

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from dhs import layout
+from dhs.stages.inject import experiments_with_metrics
 from dhs.errors import DhsError
 from dhs.io import datasets as dsets
 from dhs.io import storage
@@ -96,12 +97,7 @@ def run(cfg: Any, ctx: Any) -> dict:
     if target != "4c":
         raise ValueError(f"target={target!r}: stage validate knows targets {', '.join(TARGETS)}")
     t0 = time.time()
-    exps = layout.experiment_ids(cfg)
-    present = [e for e in exps if dsets.data_files(layout.metrics_dir(cfg, e))]
-    skipped = {e: f"no 4c metrics at {layout.metrics_dir(cfg, e)}" for e in exps if e not in present}
-    if not present:
-        raise FileNotFoundError("validate found no 4c metrics: " + "; ".join(skipped.values())
-                                + ". Run `dhs stage=4c` first (same paths.data_root, variant, tier).")
+    present, skipped = experiments_with_metrics(cfg, "validate")
     reports = [validate_experiment(cfg, ctx, e) for e in present]
     rows = [{"experiment": r["experiment"], "rows": r["rows"], "passed": r["passed"],
              "failed checks": ", ".join(r["failed"]) or "-", "report": r["report"]} for r in reports]
