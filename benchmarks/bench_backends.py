@@ -2,7 +2,7 @@
 
 Workload (default ``4c``): stage 4c (COSMOS sources, 64x64 grz stamps) on the embedded
 survey, after building the COSMOS bank, the mock survey and a debug manifest once (not timed).
-``--workload synthetic``: the CPU-bound toy shards of dhs.exec.synthetic (Gaussian stamps,
+``--workload synthetic``: the CPU-bound toy shards of dhs.executors.synthetic (Gaussian stamps,
 smoothed, written as Parquet shards), for when the stages are not at hand.
 
 Each backend runs the work twice in this process: ``cold`` includes start-up (loky worker
@@ -38,7 +38,7 @@ VOLATILE = ("_SUCCESS", "_dhs_record.json")
 
 
 def compose(overrides: list[str]) -> Any:
-    import dhs.config  # noqa: F401  (registers the structured configs)
+    import dhs.config.schema  # noqa: F401  (registers the structured configs)
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
@@ -80,13 +80,13 @@ def run_once(workload: str, over: list[str], backend: list[str], run: str) -> No
     if workload == "4c":
         run_stage([*over, *backend, f"inject.run_name={run}"])
         return
-    from dhs.exec import run_shards
-    from dhs.exec.synthetic import make_shards
+    from dhs.executors import run_shards
+    from dhs.executors.synthetic import make_shards
 
     cfg = compose([*over, *backend])
     shards = make_shards(f"{cfg.paths.data_root}/synthetic/{run}", int(cfg.bench_shards),
                          rows=int(cfg.bench_rows), work=200)
-    run_shards(__import__("dhs.exec.synthetic", fromlist=["x"]).shard_fn, shards, cfg, desc=run)
+    run_shards(__import__("dhs.executors.synthetic", fromlist=["x"]).shard_fn, shards, cfg, desc=run)
 
 
 def _burn_python(n: int) -> float:

@@ -27,9 +27,9 @@ from typing import Iterator
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from dhs.io import remote  # noqa: E402
-from dhs.io.coadd_cache import CacheSettings, fill_cache  # noqa: E402
-from dhs.io.fetch import FetchSettings  # noqa: E402
-from dhs.io.retry import RetryPolicy  # noqa: E402
+from dhs.fetch.coadd_cache import CacheSettings, fill_cache  # noqa: E402
+from dhs.fetch.download import FetchSettings  # noqa: E402
+from dhs.fetch.retry import RetryPolicy  # noqa: E402
 from dhs.survey.files import brick_files, coadd_relpath  # noqa: E402
 from tests.cache.fixtures import write_brick  # noqa: E402
 

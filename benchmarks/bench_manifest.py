@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 CHILD = r"""
 import json, resource, sys, time
-import dhs.config  # registers the structured configs
+import dhs.config.schema  # registers the structured configs
 from hydra import compose, initialize_config_module
 from dhs.context import make_context
 from dhs.stages import manifest

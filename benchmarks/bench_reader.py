@@ -1,4 +1,4 @@
-"""Brick-file reads: astropy vs fitsio (dhs.survey.reader.open_brick_file engines), CPU ms per call.
+"""Brick-file reads: astropy vs fitsio (dhs.survey.brickfile.open_brick_file engines), CPU ms per call.
 
 Files: DR10-format tile-compressed files written with the mock-survey codecs (100x100 tiles):
 image (RICE, subtractive dither 2), invvar (RICE), psfsize (GZIP), maskbits (HCOMPRESS), at the
@@ -23,8 +23,8 @@ from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dhs.survey import fitsio_reader, reader  # noqa: E402
-from dhs.survey.mock_fits import COMPRESSION, DITHER_SEED, TILE  # noqa: E402
+from dhs.survey import brickfile, fitsio_reader  # noqa: E402
+from dhs.mock_survey.fits import COMPRESSION, DITHER_SEED, TILE  # noqa: E402
 
 BUNIT = {"image": "nanomaggy", "invvar": "1/nanomaggy^2", "psfsize": "arcsec", "maskbits": ""}
 
@@ -68,19 +68,19 @@ def measure(path: str, kind: str, engine: str, size: int, n: int) -> dict[str, f
     c = size // 2 - 32
 
     def open_only():
-        reader.open_brick_file(path, brick="1102p240", kind=kind, engine=engine).close()
+        brickfile.open_brick_file(path, brick="1102p240", kind=kind, engine=engine).close()
 
     def open_section():
-        bf = reader.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
+        bf = brickfile.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
         bf.section(c, c + 64, c, c + 64)
         bf.close()
 
     def open_whole():
-        bf = reader.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
+        bf = brickfile.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
         bf.read()
         bf.close()
 
-    bf = reader.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
+    bf = brickfile.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
     assert bf.engine == engine, (bf.engine, engine)
     out = {"open": cpu_ms(open_only, n), "open+section": cpu_ms(open_section, n),
            "section": cpu_ms(lambda: bf.section(c, c + 64, c, c + 64), n),

@@ -1,3 +1,3 @@
 """The dhs Hydra config tree. Importing it registers the structured-config schemas."""
 
-from dhs import config as _config  # noqa: F401
+from dhs.config import schema as _config  # noqa: F401

@@ -17,7 +17,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from dhs import config as dhs_config  # registers the structured configs
+from dhs.config import schema as dhs_config  # registers the structured configs
 from dhs.errors import DhsError
 
 log = logging.getLogger("dhs")
@@ -37,7 +37,7 @@ def _context(cfg: DictConfig) -> Any:
     from hydra.core.hydra_config import HydraConfig
 
     from dhs.context import RunContext
-    from dhs.report.progress import console
+    from dhs.console import console
 
     hc = HydraConfig.get()
     return RunContext(
@@ -57,7 +57,7 @@ def run_stage(cfg: DictConfig, ctx: Any) -> dict:
     storage.configure_from(cfg)
     name = cfg.stage.name
     if cfg.cluster.name == "emr" and name != "plan":
-        from dhs.exec.emr import submit
+        from dhs.executors.emr.submit import submit
 
         return submit(cfg, ctx, list(ctx.overrides))
     return stages.load(name).run(cfg, ctx)

@@ -36,7 +36,7 @@ def make_context(run_dir: str | Path | None = None, cfg: Any = None) -> RunConte
     """A context outside Hydra (tests, notebooks): run_dir defaults to a temporary folder."""
     import tempfile
 
-    from dhs.report.progress import console
+    from dhs.console import console
 
     rd = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="dhs-run-"))
     rd.mkdir(parents=True, exist_ok=True)

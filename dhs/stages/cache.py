@@ -7,9 +7,9 @@
 
 Files land in ``<cache_root>/<brick>/`` under their DR10 names with a per-brick ``_SUCCESS``;
 bricks the survey lacks (404) go to ``<cache_root>/_blacklist.csv``. The work lives in
-dhs.io.coadd_cache (orchestration), dhs.io.fetch (one file), dhs.io.integrity, dhs.io.blacklist;
-stage 4c reads through dhs.io.remote. With ``survey.source=cutout_service`` the stage fetches one
-FITS cutout per unique target of the manifests instead (``dhs.io.cutout_service``): files in
+dhs.fetch.coadd_cache (orchestration), dhs.fetch.download (one file), dhs.fetch.integrity, dhs.fetch.blacklist;
+stage 4c reads through dhs.fetch.remote. With ``survey.source=cutout_service`` the stage fetches one
+FITS cutout per unique target of the manifests instead (``dhs.fetch.cutout_service``): files in
 ``<cache_root>/cutouts/``, 404 targets in ``<cache_root>/cutouts/_missing.csv``.
 """
 
@@ -18,13 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from dhs import layout
-from dhs.io import coadd_cache, storage
-from dhs.report.progress import summary_table
+from dhs.io import storage
+from dhs.fetch import coadd_cache
+from dhs.console import summary_table
 
 
 def datasets(cfg: Any) -> dict:
     if str(cfg.survey.source) == "cutout_service":
-        from dhs.io.cutout_service import cutout_dir
+        from dhs.fetch.cutout_service import cutout_dir
 
         return {"reads": [layout.manifest_dir(cfg, e) for e in layout.experiment_ids(cfg)]
                 + [str(cfg.survey.cutout_url)], "writes": [cutout_dir(layout.cache_root(cfg))]}
@@ -54,7 +55,7 @@ def manifest_bricks(cfg: Any) -> list[str]:
 def manifest_targets(cfg: Any) -> list:
     """Distinct cutout targets (ra, dec, stamp size, bandset) of the configured experiments'
     manifests. Fails with a clear message."""
-    from dhs.io import cutout_service as cs
+    from dhs.fetch import cutout_service as cs
     from dhs.io.datasets import read_dataset
 
     cols = ["ra", "dec", "stamp_size", "bandset"]
@@ -75,7 +76,7 @@ def manifest_targets(cfg: Any) -> list:
 
 def run_cutouts(cfg: Any, ctx: Any) -> dict:
     """survey.source=cutout_service: one FITS cutout per unique target of the manifests."""
-    from dhs.io import cutout_service as cs
+    from dhs.fetch import cutout_service as cs
 
     if str(cfg.cache.mode) != "brick":
         raise ValueError(f"cache.mode={cfg.cache.mode!r} with survey.source=cutout_service: the "

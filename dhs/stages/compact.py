@@ -15,7 +15,7 @@ from typing import Any
 from dhs import layout
 from dhs.io import compact, storage
 from dhs.io import datasets as dsets
-from dhs.report.progress import summary_table
+from dhs.console import summary_table
 
 
 def targets(cfg: Any) -> list[str]:

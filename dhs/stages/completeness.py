@@ -11,7 +11,7 @@ Reads the 4c metrics of every configured experiment and writes, under
     plots/*.png                                   seeing wall, vs theta_E/PSF, vs depth
     summary.json                                  overall counts, completeness, false-positive rate
 
-Binnings and columns: dhs.completeness.BINNINGS and dhs.schema.surface_columns.
+Binnings and columns: dhs.completeness.surfaces.BINNINGS and dhs.schema.surface_columns.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from dhs import layout
 from dhs.stages.inject import experiments_with_metrics
 from dhs.io import datasets as dsets
 from dhs.io import storage
-from dhs.report.progress import summary_table
+from dhs.console import summary_table
 
 SURFACE_SHARD = "surface"
 
 
 class _Lazy:
-    """``dhs.completeness`` (pandas) imported on first use, so `dhs stage=plan` stays fast."""
+    """``dhs.completeness.surfaces`` (pandas) imported on first use, so `dhs stage=plan` stays fast."""
 
     def __getattr__(self, name: str) -> Any:
-        from dhs import completeness
+        from dhs.completeness import surfaces as completeness
 
         return getattr(completeness, name)
 
@@ -131,7 +131,7 @@ def write_surfaces(out: str, surf: dict) -> list[str]:
 
 def run_experiment(cfg: Any, ctx: Any, exp: str, scores: Any) -> dict:
     """Surfaces, plots and summary of one experiment; returns its summary row."""
-    from dhs.report.plots import completeness_plots
+    from dhs.completeness.plots import completeness_plots
 
     metrics = layout.metrics_dir(cfg, exp)
     out = layout.completeness_dir(cfg, exp)

@@ -4,8 +4,8 @@
     dhs stage=cosmos_bank cosmos_bank.input=s3://bucket/COSMOS_25.2_training_sample \\
         cosmos_bank.max_galaxies=20000 paths.cosmos_bank=s3://bucket/banks/cosmos_20k.h5
 
-The work lives in dhs.cosmos_bank (build, resume), dhs.cosmos_catalog (reading) and
-dhs.cosmos_galaxy (template and half-light radius); the file format in dhs.io.bank.
+The work lives in dhs.cosmos.build (build, resume), dhs.cosmos.catalog (reading) and
+dhs.cosmos.galaxy (template and half-light radius); the file format in dhs.cosmos.bank.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from dhs import cosmos_bank as builder
+from dhs.cosmos import build as builder
 from dhs.io import storage
-from dhs.report.progress import summary_table
+from dhs.console import summary_table
 
 
 def _settings(cfg: Any) -> dict:

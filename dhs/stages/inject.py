@@ -2,7 +2,7 @@
 
 Tasks are grouped into deterministic shards of whole bricks (in brick order, about
 ``inject.shard_max_tasks`` tasks each; shard boundaries never depend on the number of workers),
-run through the configured executor, and committed shard by shard (see dhs.inject_shard).
+run through the configured executor, and committed shard by shard (see dhs.inject.shard).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dhs import layout
-from dhs.exec import run_shards
-from dhs.inject_shard import run_shard
+from dhs.executors import run_shards
+from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.io import storage
-from dhs.report.progress import summary_table
+from dhs.console import summary_table
 
 
 def datasets_for(cfg: Any, exp: str) -> dict:

@@ -2,7 +2,7 @@
 
 Reads the parent catalog, bricks_with_region and region_selections (cfg.manifest), keeps the
 galaxies that pass the filters (funnel printed), allocates grid configs and controls per
-(selection set, region split) stratified by PSF/depth quartiles (dhs.allocation), and writes
+(selection set, region split) stratified by PSF/depth quartiles (dhs.manifest.allocation), and writes
 ``{data_root}/phase4a/{variant}/manifests/{experiment_id}/`` shard by shard (bricks), the bricks
 manifest and ``_stage_config.json``.
 """
@@ -21,14 +21,14 @@ from omegaconf import OmegaConf
 import dhs
 from dhs import layout
 from dhs.errors import DhsError
-from dhs.allocation import TierPlan, allocate, shortfall_warnings
-from dhs.grids import build_grid
+from dhs.manifest.allocation import TierPlan, allocate, shortfall_warnings
+from dhs.manifest.grids import build_grid
 from dhs.io import datasets as dio
 from dhs.io import storage
-from dhs.report.progress import progress, summary_table
-from dhs.sampling import SPLITS, empty_error, load_candidates, read_selections
-from dhs.tables import InputTableError
-from dhs.tasks import Experiment, TaskBuilder
+from dhs.console import progress, summary_table
+from dhs.manifest.candidates import SPLITS, empty_error, load_candidates, read_selections
+from dhs.io.tables import InputTableError
+from dhs.manifest.rows import Experiment, TaskBuilder
 
 log = logging.getLogger("dhs.stages.manifest")
 

@@ -3,13 +3,13 @@
 Writes ``{data_root}/mock_survey/coadd/<AAA>/<brick>/legacysurvey-<brick>-{image,invvar,psfsize}-<b>
 .fits.fz`` and ``-maskbits.fits.fz`` for g, r, z, and the tables parent_catalog.parquet,
 bricks_with_region.parquet, region_selections.parquet under ``{data_root}/mock_survey/tables``.
-Content and conventions: ``dhs.survey.mock`` (what is drawn), ``dhs.survey.mock_images`` (pixels),
-``dhs.survey.mock_fits`` (file format), ``dhs.survey.mock_tables`` (tables).
+Content and conventions: ``dhs.mock_survey.plan`` (what is drawn), ``dhs.mock_survey.images`` (pixels),
+``dhs.mock_survey.fits`` (file format), ``dhs.mock_survey.tables`` (tables).
 
 Idempotency: ``{data_root}/mock_survey/_SUCCESS`` records the config hash (``MockParams``); with
 skip_if_exists and the same hash the stage does nothing; force=true (or another hash) rebuilds,
 removing the _SUCCESS marker first and stale files not part of the new survey afterwards.
-Bricks are rendered in parallel shards (one per brick) by ``dhs.exec.run_shards``.
+Bricks are rendered in parallel shards (one per brick) by ``dhs.executors.run_shards``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import time
 from typing import Any
 
 from dhs import layout
-from dhs.exec import run_shards
+from dhs.executors import run_shards
 from dhs.io import datasets as dsets
 from dhs.io import storage
-from dhs.report.progress import summary_table
+from dhs.console import summary_table
 from dhs.survey import files
 
 KINDS = ("image", "invvar", "psfsize", "maskbits")
@@ -38,10 +38,10 @@ def datasets(cfg: Any) -> dict:
 
 def render_shard(shard: dict, cfg: dict) -> dict:
     """Render one brick and write its 10 files; returns file count, bytes and object counts."""
-    from dhs.survey.mock import MOCK_BANDS  # astropy loads in workers only
+    from dhs.mock_survey.plan import MOCK_BANDS  # astropy loads in workers only
 
-    from dhs.survey.mock_fits import file_bytes
-    from dhs.survey.mock_images import render_brick
+    from dhs.mock_survey.fits import file_bytes
+    from dhs.mock_survey.images import render_brick
 
     plan, coadd = shard["plan"], shard["coadd"]
     arrays = render_brick(plan)
@@ -68,7 +68,7 @@ def _existing_hash(root: str) -> str | None:
 
 
 def run(cfg: Any, ctx: Any) -> dict:
-    from dhs.survey.mock import params_from_cfg, plan_survey, region_splits
+    from dhs.mock_survey.plan import params_from_cfg, plan_survey, region_splits
 
     t0 = time.time()
     params = params_from_cfg(cfg)
@@ -89,7 +89,7 @@ def run(cfg: Any, ctx: Any) -> dict:
     shards = [{"plan": p, "coadd": coadd} for p in plans]
     results = run_shards(render_shard, shards, cfg, desc="mock_survey bricks", console=ctx.console)
 
-    from dhs.survey import mock_tables
+    from dhs.mock_survey import tables as mock_tables
 
     parent = mock_tables.parent_catalog(plans, splits)
     tabs = {"parent_catalog": parent,

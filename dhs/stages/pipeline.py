@@ -38,7 +38,7 @@ def _short(cfg: Any) -> str:
 
 
 def run(cfg: Any, ctx: Any) -> dict:
-    from dhs import config as dhs_config
+    from dhs.config import schema as dhs_config
 
     rows: list[dict] = []
     summaries: list[dict] = []

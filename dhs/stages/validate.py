@@ -1,11 +1,11 @@
 """stage=validate: a data-quality report of a stage's output; fails (non-zero exit) on a failed check.
 
     dhs stage=validate                  # target=4c: metrics + stamps of every configured experiment
-    dhs stage=validate target=4a        # the task manifests (dhs.stages.validate_manifest)
+    dhs stage=validate target=4a        # the task manifests (dhs.manifest.checks)
 
 For 4c it writes ``{data_root}/validate/{variant}/4c/{experiment_id}/report.json`` and
 ``plots/*.png`` (arc SNR per split, intrinsic vs lensed half-light radius); the checks are listed
-in dhs.report.quality.
+in dhs.quality.report.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dhs.stages.inject import experiments_with_metrics
 from dhs.errors import DhsError
 from dhs.io import datasets as dsets
 from dhs.io import storage
-from dhs.report.progress import summary_table
+from dhs.console import summary_table
 
 TARGETS = ("4a", "4c")
 
@@ -50,7 +50,7 @@ def recorded_source(metrics: str) -> str | None:
 
 
 def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
-    from dhs.report import quality
+    from dhs.quality import report as quality
 
     metrics = layout.metrics_dir(cfg, exp)
     out = layout.validate_dir(cfg, "4c", exp)
@@ -74,7 +74,7 @@ def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
 
 def validate_4a(cfg: Any, ctx: Any) -> dict:
     """Checks of the task manifests: a table, ``report.json`` per run, an error if any fails."""
-    from dhs.stages.validate_manifest import validate_manifest
+    from dhs.manifest.checks import validate_manifest
 
     checks = validate_manifest(cfg, ctx)
     rows = [{"check": name, "result": "pass" if c["ok"] else "FAIL", "detail": c["detail"]}

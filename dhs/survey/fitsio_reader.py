@@ -25,6 +25,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from dhs.survey.fits_checks import BITPIX_DTYPE, BrickFileError, check_header
+
 #: Characters CFITSIO's extended file-name syntax gives a meaning to: such paths go to astropy.
 _CFITSIO_SPECIAL = set("[]()!|$@")
 _OFF = {"0", "false", "no", "off"}
@@ -251,8 +253,6 @@ class FitsioBrickFile:
 
     # -- pixels -------------------------------------------------------------------------------
     def _hdu(self, ext: str | int | None) -> _Hdu:
-        from dhs.survey.reader import BrickFileError
-
         if ext is None:
             return self._hdus[self.index]
         if isinstance(ext, (int, np.integer)):
@@ -266,10 +266,8 @@ class FitsioBrickFile:
 
     def shape_dtype(self, ext: str | int | None = None) -> tuple[tuple[int, int], np.dtype]:
         """(H, W) and pixel dtype of the data HDU or of extension ``ext``."""
-        from dhs.survey.reader import _BITPIX_DTYPE
-
         h = self._hdu(ext)
-        return h.shape, np.dtype(_BITPIX_DTYPE.get(h.bitpix, np.float32))  # type: ignore[return-value]
+        return h.shape, np.dtype(BITPIX_DTYPE.get(h.bitpix, np.float32))  # type: ignore[return-value]
 
     def _count(self, h: _Hdu, y0: int, y1: int, x0: int, x1: int) -> None:
         if self._on_io is None or not h.shape:
@@ -285,8 +283,6 @@ class FitsioBrickFile:
 
     def read(self, ext: str | int | None = None) -> np.ndarray:
         """The whole image of the data HDU (or of extension ``ext``, e.g. 'WISEM1')."""
-        from dhs.survey.reader import BrickFileError
-
         h = self._hdu(ext)
         try:
             if h.compressed and h.shape and h.shape[0] * h.shape[1] > WHOLE_READ_ASTROPY_PIXELS:
@@ -302,8 +298,6 @@ class FitsioBrickFile:
 
     def section(self, y0: int, y1: int, x0: int, x1: int, ext: str | int | None = None) -> np.ndarray:
         """Pixels [y0:y1, x0:x1], decompressing only the tiles the window touches."""
-        from dhs.survey.reader import BrickFileError
-
         h = self._hdu(ext)
         hh, ww = h.shape if h.shape else (0, 0)
         if not (0 <= y0 < y1 <= hh and 0 <= x0 < x1 <= ww):
@@ -331,8 +325,6 @@ def open_fitsio(path: str, *, brick: str | None, kind: str | None, label: str,
     """Open and check ``path`` with fitsio; None when fitsio cannot open it (use astropy then,
     which names the problem). Header-check failures raise ``BrickFileError`` as on astropy's path.
     """
-    from dhs.survey.reader import _check_header
-
     try:
         bf = FitsioBrickFile(path, label, on_io=on_io)
     except Exception:  # noqa: BLE001 - astropy's path reports unreadable files
@@ -341,7 +333,7 @@ def open_fitsio(path: str, *, brick: str | None, kind: str | None, label: str,
         bf.close()
         return None
     try:
-        _check_header(bf, brick, kind)
+        check_header(bf, brick, kind)
     except Exception:
         bf.close()
         raise

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-import dhs.config  # noqa: F401  (registers the config schemas)
+import dhs.config.schema  # noqa: F401  (registers the config schemas)
 from dhs import layout
 from dhs.context import make_context
-from dhs.io import blacklist
+from dhs.fetch import blacklist
 from dhs.stages import cache as stage
 from dhs.survey.files import brick_files, coadd_relpath
 from tests.cache.fixtures import write_brick, write_bricks_manifest
@@ -155,9 +155,9 @@ def test_kind_added_later_fetches_only_new_files(tmp_path, survey):
 
 KILL_SCRIPT = textwrap.dedent("""
     import sys
-    from dhs.io.coadd_cache import CacheSettings, fill_cache
-    from dhs.io.fetch import FetchSettings
-    from dhs.io.retry import RetryPolicy
+    from dhs.fetch.coadd_cache import CacheSettings, fill_cache
+    from dhs.fetch.download import FetchSettings
+    from dhs.fetch.retry import RetryPolicy
     url, cache, bricks = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     s = CacheSettings(url, cache, ("image", "invvar", "maskbits", "psfsize"), ("g", "r", "z"),
                       threads=2, fetch=FetchSettings(RetryPolicy(4, 0.01), timeout_s=5.0, pool=2))
@@ -222,7 +222,7 @@ def test_blacklist_file_with_bad_header_names_the_file(tmp_path):
 
 
 def test_exception_midway_then_rerun_completes(tmp_path, survey):
-    from dhs.io.coadd_cache import fill_cache, settings_from_cfg
+    from dhs.fetch.coadd_cache import fill_cache, settings_from_cfg
 
     class Boom(RuntimeError):
         pass

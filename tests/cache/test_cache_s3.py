@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import dhs.config  # noqa: F401  (registers the config schemas)
+import dhs.config.schema  # noqa: F401  (registers the config schemas)
 from dhs import layout
 from dhs.context import make_context
-from dhs.io import blacklist, remote, storage
+from dhs.io import storage
+from dhs.fetch import blacklist
+from dhs.fetch import remote
 from dhs.stages import cache as stage
 from dhs.survey.files import brick_files, coadd_relpath
 from tests.cache.fixtures import write_brick, write_bricks_manifest

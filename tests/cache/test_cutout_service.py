@@ -20,10 +20,11 @@ import pytest
 from astropy.io import fits
 
 from dhs import layout
-from dhs.io import cutout_service as cs
+from dhs.fetch import cutout_service as cs
 from dhs.io import datasets as dio
 from dhs.survey.files import coadd_relpath
-from dhs.survey.reader import cut_array, open_brick_file
+from dhs.survey.brickfile import open_brick_file
+from dhs.survey.windows import cut_array
 from dhs.survey.wcs import nearest_pixel
 from tests import servers
 from tests.conftest import compose_config
@@ -214,7 +215,7 @@ def _stamps(over: list[str]):
 
 
 def test_4c_from_cutouts_equals_the_brick_run(campaign):
-    from dhs.cutouts import cut_brick, cut_cutouts
+    from dhs.inject.cutouts import cut_brick, cut_cutouts
 
     # the brick run reads a copy of the survey without psfsize maps, so both runs take the PSF
     # from the manifest, render the same arcs and must agree bit for bit

@@ -1,4 +1,4 @@
-"""Section reads (dhs.io.remote) from a local path, file://, HTTP Range and the cache."""
+"""Section reads (dhs.fetch.remote) from a local path, file://, HTTP Range and the cache."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import dhs.config  # noqa: F401  (registers the config schemas)
-from dhs.io import rangefile, remote
-from dhs.io.retry import RetryPolicy
+import dhs.config.schema  # noqa: F401  (registers the config schemas)
+from dhs.fetch import rangefile
+from dhs.fetch import remote
+from dhs.fetch.retry import RetryPolicy
 from dhs.survey.files import coadd_relpath
 from tests.cache.fixtures import brick_hdus, write_brick
 from tests.conftest import compose_config

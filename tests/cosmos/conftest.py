@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dhs.config import CosmosBankConfig
-from dhs.cosmos_catalog import embedded_root
+from dhs.config.schema import CosmosBankConfig
+from dhs.cosmos.catalog import embedded_root
 
 AEGIS = Path(__file__).resolve().parents[1] / "data" / "galsim_aegis"
 CATALOG = "real_galaxy_catalog_26_extension_example.fits"
@@ -25,7 +25,7 @@ def settings(**overrides) -> dict:
 @pytest.fixture(scope="session")
 def embedded_bank(tmp_path_factory):
     """(bank path, build summary) of the default bank built from the 100 embedded galaxies."""
-    from dhs.cosmos_bank import build_bank
+    from dhs.cosmos.build import build_bank
 
     path = tmp_path_factory.mktemp("embedded") / "cosmos_bank.h5"
     summary = build_bank(settings(), str(path))

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from dhs.io.bank import BankError, load_bank
+from dhs.cosmos.bank import BankError, load_bank
 
 
 def test_load_is_cached_read_only_and_thread_safe(embedded_bank):
@@ -28,7 +28,7 @@ def test_load_is_cached_read_only_and_thread_safe(embedded_bank):
 
 
 def test_a_rewritten_file_is_reloaded(embedded_bank, tmp_path):
-    from dhs.cosmos_bank import build_bank
+    from dhs.cosmos.build import build_bank
 
     from .conftest import settings
 

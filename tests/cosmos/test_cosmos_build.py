@@ -9,11 +9,11 @@ import h5py
 import numpy as np
 import pytest
 
-from dhs import cosmos_bank
-from dhs.config import ConfigError
-from dhs.cosmos_bank import build_bank, parts_dir
-from dhs.cosmos_catalog import CatalogError
-from dhs.io.bank import load_bank
+from dhs.cosmos import build as cosmos_bank
+from dhs.config.schema import ConfigError
+from dhs.cosmos.build import build_bank, parts_dir
+from dhs.cosmos.catalog import CatalogError
+from dhs.cosmos.bank import load_bank
 
 from .conftest import AEGIS, CATALOG, copy_embedded, edit_catalog, edit_images, settings, spearman
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dhs.cosmos_galaxy import (GalaxyRejected, crop_or_pad, half_light_radius, light_centroid,
+from dhs.cosmos.galaxy import (GalaxyRejected, crop_or_pad, half_light_radius, light_centroid,
                                prepare_template)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from dhs.context import make_context
 from dhs.io import storage
-from dhs.io.bank import load_bank
+from dhs.cosmos.bank import load_bank
 from dhs.stages import cosmos_bank as stage
 
 from ..s3_server import configure_storage, moto_server, storage_overrides
@@ -61,7 +61,7 @@ def test_bank_from_s3_input_to_s3_output(compose, tmp_path):
             assert not storage.exists("s3://cosmos/banks/.aegis.h5.parts/_build.json")
             remote = load_bank(bank_uri)
             local = tmp_path / "local.h5"
-            from dhs.cosmos_bank import build_bank
+            from dhs.cosmos.build import build_bank
 
             from .conftest import settings
             build_bank(settings(input=str(AEGIS), catalog_name="AEGIS_F814w_catalog.fits"),

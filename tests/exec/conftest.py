@@ -13,7 +13,7 @@ from tests.s3_server import MotoServer, moto_server
 @pytest.fixture(scope="session")
 def spark():
     """A local[2] SparkSession for the test process (run_shards reuses it: getOrCreate)."""
-    from dhs.exec.spark import get_session, stop_session
+    from dhs.executors.spark import get_session, stop_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = get_session({"cluster": {"spark_master": "local[2]",
@@ -31,6 +31,6 @@ def moto() -> MotoServer:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """The dhs wheel, built once per module with the EMR submission's own builder."""
-    from dhs.exec.emr import build_wheel
+    from dhs.executors.emr.submit import build_wheel
 
     return build_wheel(tmp_path_factory.mktemp("wheel"))

@@ -6,7 +6,7 @@ import contextlib
 import threading
 from typing import Iterator
 
-from dhs.exec.emr import TERMINAL_STATES
+from dhs.executors.emr.submit import TERMINAL_STATES
 from tests.s3_server import MotoServer, storage_overrides
 
 

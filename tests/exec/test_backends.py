@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.exec.backends import BACKENDS, digest, run_on_backends
-from dhs import config as _registers_schemas  # noqa: F401
-from dhs.exec import run_shards
-from dhs.exec.synthetic import make_shards, shard_fn
+from dhs.config import schema as _registers_schemas  # noqa: F401
+from dhs.executors import run_shards
+from dhs.executors.synthetic import make_shards, shard_fn
 from dhs.io import datasets, storage
 
 pytestmark = pytest.mark.spark
@@ -43,7 +43,7 @@ def test_one_session_one_job_one_task_per_shard(spark, compose, tmp_path):
     import os
     import sys
 
-    from dhs.exec import spark as spark_backend
+    from dhs.executors import spark as spark_backend
 
     cfg = compose([f"paths.data_root={tmp_path}", *BACKENDS["spark_local2"]])
     assert spark_backend.get_session({"cluster": {"spark_master": "local[*]"}}) is spark
@@ -88,7 +88,7 @@ def test_spark_executors_write_to_s3_configured_from_cfg(spark, compose, moto):
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_a_failing_shard_is_named_and_the_others_still_commit(spark, compose, tmp_path, backend):
-    from dhs.exec import ShardError
+    from dhs.executors import ShardError
 
     cfg = compose([f"paths.data_root={tmp_path}", *BACKENDS[backend]])
     shards = make_shards(str(tmp_path / "bad"), 3, rows=2, work=1)

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from rich.console import Console
 
-from dhs import config as dhs_config
-from dhs.exec import emr as dhs_emr
-from dhs.exec import emr_requests as rq
-from dhs.exec.bootstrap import bootstrap_script
+from dhs.config import schema as dhs_config
+from dhs.executors.emr import submit as dhs_emr
+from dhs.executors.emr import api as rq
+from dhs.executors.emr.bootstrap import bootstrap_script
 from dhs.io import storage
 from tests.exec.emr_helpers import clusters_of, emr_overrides, finish_steps, finishing
 from tests.s3_server import configure_storage
@@ -127,7 +127,7 @@ def test_submit_creates_a_cluster_stages_files_and_reports_success(moto, compose
     # staged files: the wheel as built, the scripts, the job's config
     assert storage.read_bytes(f"{staging}/{wheel.name}") == wheel.read_bytes()
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"dhs/exec/spark.py", "dhs/conf/cluster/emr.yaml",
+    assert {"dhs/executors/spark.py", "dhs/conf/cluster/emr.yaml",
             "hydra_plugins/dhs_launcher/emr_launcher.py"} <= set(names)
     assert "hydra_plugins/__init__.py" not in names  # a namespace package, shared with others
     assert "pip install" in storage.read_text(f"{staging}/bootstrap.sh")

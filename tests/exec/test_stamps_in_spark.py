@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from dhs.inject_shard import STAMP_PARQUET, _list_column
+from dhs.inject.shard import STAMP_PARQUET, _list_column
 from dhs.io import datasets as dio
 from dhs.io.stamps import read_stamps, to_numpy
 from dhs.schema import arrow_schema, stamp_columns

@@ -10,9 +10,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from dhs import config as dhs_config
+from dhs.config import schema as dhs_config
 
-CONF = Path(dhs_config.__file__).resolve().parent.parent / "conf"
+CONF = Path(dhs_config.__file__).resolve().parents[2] / "conf"
 OPTIONS = [(g, p.stem) for g in dhs_config.GROUP_SCHEMAS for p in sorted((CONF / g).glob("*.yaml"))]
 
 

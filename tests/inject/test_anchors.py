@@ -76,7 +76,7 @@ def test_bands_are_lists_and_bandsets_split_into_bands():
     with pytest.raises(ConfigCompositionException):
         compose_config(["bands=grz"])
     cfg = compose_config(["tier.bandsets=[grz,r]", "bands=[g,r,z]"])
-    from dhs import config
+    from dhs.config import schema as config
 
     config.check(cfg)
     assert [list(b) for b in cfg.tier.bandsets] == [["g", "r", "z"], ["r"]]
@@ -148,7 +148,7 @@ def test_core_mask_zeroes_the_arc_near_the_lens_and_is_recorded(mini_base):
     arc inside it (and paired/unpaired controls exist: tests/manifest)."""
     from dhs import layout
     from dhs.io import datasets as dio
-    from dhs.metrics import core_mask
+    from dhs.inject.metrics import core_mask
     from tests.inject.conftest import run_stage
 
     over = [*mini_base, "stage=4c", "inject.run_name=core", "inject.core_mask_radius=4", "output.save_arc=true"]

@@ -8,7 +8,7 @@ import pytest
 
 from dhs import layout, schema
 from dhs.io import datasets as dio
-from dhs.io.bank import load_bank
+from dhs.cosmos.bank import load_bank
 from dhs.physics.photometry import mag_to_nmgy
 from dhs.survey import maskbits as mb
 from tests.conftest import compose_config
@@ -52,7 +52,7 @@ def test_stamp_minus_cutout_is_the_arc_exactly(cosmos_run):
     size = 64
     img, arc = _arrays(stamps, "image", 3, size), _arrays(stamps, "arc", 3, size)
     # cut the same stamps without injection: a run where every theta_E is zero is a control run
-    from dhs.cutouts import cut_brick
+    from dhs.inject.cutouts import cut_brick
 
     t = stamps.to_pandas()
     met = metrics.to_pandas().set_index("task_id").loc[t["task_id"]]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dhs import layout
-from dhs.inject_shard import run_shard
+from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.stages.inject import make_shards
 from tests.conftest import compose_config

@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from dhs import layout
 from dhs.io import datasets as dio
-from dhs.io.blacklist import write_rows
+from dhs.fetch.blacklist import write_rows
 from dhs.survey.files import coadd_relpath
 from dhs.survey.wcs import nearest_pixel
 from tests.conftest import compose_config

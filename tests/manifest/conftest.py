@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import dhs.config  # noqa: F401  (registers the structured configs)
+import dhs.config.schema  # noqa: F401  (registers the structured configs)
 from tests.manifest.synth import make_tables, overrides, write_tables
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dhs.allocation import quotas, waterfill_level
-from dhs.grids import build_grid
+from dhs.manifest.allocation import quotas, waterfill_level
+from dhs.manifest.grids import build_grid
 
 
 def test_grid_product_and_config_ids(compose):

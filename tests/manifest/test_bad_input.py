@@ -8,8 +8,8 @@ import pyarrow.compute as pc
 import pytest
 from tests.manifest.synth import write_tables
 
-from dhs.sampling import EmptyManifestError
-from dhs.tables import InputTableError
+from dhs.manifest.candidates import EmptyManifestError
+from dhs.io.tables import InputTableError
 
 SMALL = ("tier.stamp_sizes=[64]", "tier.bandsets=[grz]")
 

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from dhs import layout, schema
-from dhs.grids import build_grid
+from dhs.manifest.grids import build_grid
 from dhs.io import datasets as dio
-from dhs.sampling import SPLITS
+from dhs.manifest.candidates import SPLITS
 
 SMALL = ("tier.stamp_sizes=[64]", "tier.bandsets=[grz]")
 

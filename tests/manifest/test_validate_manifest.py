@@ -13,7 +13,7 @@ import pytest
 from dhs import layout
 from dhs.context import make_context
 from dhs.io import datasets as dio
-from dhs.stages.validate_manifest import validate_manifest
+from dhs.manifest.checks import validate_manifest
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.stats import binom_conf_interval
 
-from dhs import completeness as comp
+from dhs.completeness import surfaces as comp
 from dhs import layout
 from dhs.io.datasets import read_dataset
 from dhs.schema import surface_columns

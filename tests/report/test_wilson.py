@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.stats import binom_conf_interval
 
-from dhs.completeness import confidence_level, rate, wilson_interval
+from dhs.completeness.surfaces import confidence_level, rate, wilson_interval
 
 
 def test_confidence_level_from_z():

@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.optimize import least_squares
 
-import dhs.config  # noqa: F401  (registers the structured configs)
+import dhs.config.schema  # noqa: F401  (registers the structured configs)
 from dhs import schema
 from dhs.context import make_context
-from dhs.survey import bricks, files, reader
+from dhs.survey import astropy_reader, brickfile, bricks, files, fits_checks, windows
 from dhs.survey import maskbits as mb
-from dhs.survey.mock import (MOCK_BANDS, PRIMARY_BORDER_PIX, params_from_cfg, plan_survey,
+from dhs.mock_survey.plan import (MOCK_BANDS, PRIMARY_BORDER_PIX, params_from_cfg, plan_survey,
                              psf_sum_sq)
 from dhs.survey.wcs import brick_wcs, nearest_pixel
 
@@ -44,8 +44,8 @@ def survey(tmp_path_factory):
             "coadd": str(root / "mock_survey" / "coadd"), "tables": root / "mock_survey" / "tables"}
 
 
-def _open(s: dict, brick: str, kind: str, band: str | None = None) -> reader.BrickFile:
-    return reader.open_brick_file(files.coadd_url(s["coadd"], brick, kind, band), brick=brick, kind=kind)
+def _open(s: dict, brick: str, kind: str, band: str | None = None) -> astropy_reader.BrickFile:
+    return brickfile.open_brick_file(files.coadd_url(s["coadd"], brick, kind, band), brick=brick, kind=kind)
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -81,9 +81,9 @@ def test_bricks_pass_the_reader_checks(survey) -> None:
                     w1, w2 = bf.read("WISEM1"), bf.read("WISEM2")
                     assert np.array_equal(w1 > 0, (full & mb.WISEM1) != 0)
                     assert np.array_equal(w2 > 0, (full & mb.WISEM2) != 0)
-    with pytest.raises(reader.BrickFileError, match="BRICKNAM"):
+    with pytest.raises(fits_checks.BrickFileError, match="BRICKNAM"):
         p0, p1 = survey["plans"][0]["brickname"], survey["plans"][1]["brickname"]
-        reader.open_brick_file(files.coadd_url(survey["coadd"], p0, "image", "r"), brick=p1)
+        brickfile.open_brick_file(files.coadd_url(survey["coadd"], p0, "image", "r"), brick=p1)
 
 
 def _blank(plan: dict) -> np.ndarray:
@@ -184,7 +184,7 @@ def test_psfsize_matches_star_fwhm(survey) -> None:
                     _open(survey, plan["brickname"], "psfsize", band) as pf, \
                     _open(survey, plan["brickname"], "maskbits") as mk:
                 ix, iy = (int(v) for v in nearest_pixel(im.wcs, ps["ra"], ps["dec"]))
-                star = reader.cutout(im, ps["ra"], ps["dec"], 25)
+                star = windows.cutout(im, ps["ra"], ps["dec"], 25)
                 assert star.ok and (star.data.max() == star.data[12, 12])
                 assert not (mk.section(iy - 3, iy + 4, ix - 3, ix + 4) & mb.SATUR[band]).any()
                 measured = _moffat_fit_fwhm(star.data.astype(np.float64)) * 0.262
@@ -216,8 +216,8 @@ def test_masks(survey) -> None:
 
 
 def test_tables_of_the_default_survey() -> None:
-    from dhs.survey import mock_tables
-    from dhs.survey.mock import region_splits
+    from dhs.mock_survey import tables as mock_tables
+    from dhs.mock_survey.plan import region_splits
 
     cfg = _compose(Path("/nonexistent"), [f"mock_survey.{k}={v}" for k, v in
                                           (("n_bricks", 12), ("n_regions", 6), ("brick_size_pix", 400),

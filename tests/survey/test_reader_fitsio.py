@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import dhs.config  # noqa: F401  (registers the config schemas)
-from dhs.io import remote
-from dhs.survey import fitsio_reader, reader
+import dhs.config.schema  # noqa: F401  (registers the config schemas)
+from dhs.fetch import remote
+from dhs.survey import brickfile, fits_checks, fitsio_reader, windows
 from dhs.survey.files import coadd_relpath
-from dhs.survey.mock_fits import COMPRESSION, DITHER_SEED, TILE
+from dhs.mock_survey.fits import COMPRESSION, DITHER_SEED, TILE
 from tests.conftest import compose_config
 
 import fitsio  # noqa: E402,F401  (a project dependency: its absence fails here)
@@ -78,8 +78,8 @@ def _native(a: np.ndarray) -> bytes:
 
 
 def _same_file(path: Path, kind: str | None) -> None:
-    a = reader.open_brick_file(str(path), brick=BRICK, kind=kind)
-    b = reader.open_brick_file(str(path), brick=BRICK, kind=kind, engine="auto")
+    a = brickfile.open_brick_file(str(path), brick=BRICK, kind=kind)
+    b = brickfile.open_brick_file(str(path), brick=BRICK, kind=kind, engine="auto")
     try:
         assert (a.engine, b.engine) == ("astropy", "fitsio")
         assert a.shape == b.shape and a.brickname == b.brickname and a.extnames() == b.extnames()
@@ -108,13 +108,13 @@ def _same_file(path: Path, kind: str | None) -> None:
                 assert _native(sa) == _native(sb) == _native(fb[y0:y1, x0:x1])
         with pytest.raises(ValueError, match="outside"):
             b.section(-1, 10, 0, 10)
-        with pytest.raises(reader.BrickFileError, match="no extension 'NOPE'"):
+        with pytest.raises(fits_checks.BrickFileError, match="no extension 'NOPE'"):
             b.read("NOPE")
-        ca = reader.cutout(a, *a.wcs.pixel_to_world_values(w / 2, h / 2), 33)
-        cb = reader.cutout(b, *a.wcs.pixel_to_world_values(w / 2, h / 2), 33)
+        ca = windows.cutout(a, *a.wcs.pixel_to_world_values(w / 2, h / 2), 33)
+        cb = windows.cutout(b, *a.wcs.pixel_to_world_values(w / 2, h / 2), 33)
         assert (ca.ix, ca.iy, ca.edge) == (cb.ix, cb.iy, cb.edge) and _native(ca.data) == _native(cb.data)
         corner = a.wcs.pixel_to_world_values(1, 1)
-        ea, eb = reader.cutout(a, *corner, 9), reader.cutout(b, *corner, 9)
+        ea, eb = windows.cutout(a, *corner, 9), windows.cutout(b, *corner, 9)
         assert ea.edge and eb.edge and _native(ea.data) == _native(eb.data)
     finally:
         a.close()
@@ -142,8 +142,8 @@ def test_real_legacypipe_files_match_astropy(path: Path) -> None:
 def _errors(path: Path, **kw) -> tuple[str, str]:
     msgs = []
     for engine in ("astropy", "auto"):
-        with pytest.raises(reader.BrickFileError) as info:
-            reader.open_brick_file(str(path), engine=engine, **kw)
+        with pytest.raises(fits_checks.BrickFileError) as info:
+            brickfile.open_brick_file(str(path), engine=engine, **kw)
         msgs.append(str(info.value))
     return msgs[0], msgs[1]
 
@@ -168,21 +168,21 @@ def test_header_checks_give_the_same_errors(files, tmp_path) -> None:
 
 def test_switches_select_astropy(files, monkeypatch) -> None:
     path = str(files["image"])
-    assert reader.open_brick_file(path).engine == "astropy"  # the default engine is unchanged
+    assert brickfile.open_brick_file(path).engine == "astropy"  # the default engine is unchanged
     monkeypatch.setenv("DHS_FITSIO", "0")
     assert not fitsio_reader.available()
-    assert reader.open_brick_file(path, engine="auto").engine == "astropy"
+    assert brickfile.open_brick_file(path, engine="auto").engine == "astropy"
     monkeypatch.setenv("DHS_FITSIO", "1")
-    assert reader.open_brick_file(path, engine="auto").engine == "fitsio"
+    assert brickfile.open_brick_file(path, engine="auto").engine == "fitsio"
     monkeypatch.setitem(__import__("sys").modules, "fitsio", None)  # not importable
-    assert reader.open_brick_file(path, engine="auto").engine == "astropy"
+    assert brickfile.open_brick_file(path, engine="auto").engine == "astropy"
     # fitsio needs a local path: URLs, file objects and CFITSIO-special names go to astropy
     assert fitsio_reader.usable_path("s3://bucket/x.fits.fz") is None
     assert fitsio_reader.usable_path("https://host/x.fits.fz") is None
     assert fitsio_reader.usable_path("/data/x.fits.fz[1]") is None
     assert fitsio_reader.usable_path(f"file://{path}") == path
     with pytest.raises(ValueError, match="engine"):
-        reader.open_brick_file(path, engine="cfitsio")
+        brickfile.open_brick_file(path, engine="cfitsio")
 
 
 def _cfg(tmp_path: Path, base: Path):

@@ -8,7 +8,7 @@ def register() -> None:
 
     Hydra finds plugins by scanning the ``hydra_plugins`` namespace package, which works for
     wheel installs but not for setuptools' PEP 660 editable installs (an import hook, not a
-    directory); dhs calls this on import of ``dhs.config`` so ``hydra/launcher=dhs_emr`` works
+    directory); dhs calls this on import of ``dhs.config.schema`` so ``hydra/launcher=dhs_emr`` works
     either way.
     """
     from hydra.core.plugins import Plugins

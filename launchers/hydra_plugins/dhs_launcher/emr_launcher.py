@@ -55,7 +55,7 @@ def _job_config(sweep_config: DictConfig) -> dict:
 def _emr_settings(plain: dict) -> dict:
     from dataclasses import asdict
 
-    from dhs.config import EmrConfig
+    from dhs.config.schema import EmrConfig
 
     node = (plain.get("cluster") or {}).get("emr") if isinstance(plain.get("cluster"), dict) else None
     return {**asdict(EmrConfig()), **(node or {})}
@@ -106,7 +106,7 @@ class EmrLauncher(Launcher):
 
     # ------------------------------------------------------------------ local rehearsal
     def _launch_local(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> List[JobReturn]:
-        from dhs.exec import emr_requests as rq
+        from dhs.executors.emr import api as rq
         from dhs.io import storage
 
         assert self.hydra_context is not None and self.task_function is not None
@@ -141,11 +141,11 @@ class EmrLauncher(Launcher):
 
     # ------------------------------------------------------------------ EMR submission
     def _launch_submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> List[JobReturn]:
-        from dhs import config as dhs_config
-        from dhs.exec import emr as dhs_emr
+        from dhs.config import schema as dhs_config
+        from dhs.executors.emr import submit as dhs_emr
         from dhs.io import storage
         from dhs.provenance import resolved_config
-        from dhs.report.progress import console
+        from dhs.console import console
 
         configs, jobs, sweep_configs = [], [], []
         for i, overrides in enumerate(job_overrides):
@@ -182,7 +182,7 @@ class EmrLauncher(Launcher):
 
     def _job_return(self, sweep_config: DictConfig, plain: dict, overrides: list[str],
                     result: dict, i: int) -> JobReturn:
-        from dhs.exec.emr import EmrError
+        from dhs.executors.emr.submit import EmrError
 
         ret = JobReturn(overrides=overrides, cfg=OmegaConf.create(plain), hydra_cfg=sweep_config,
                         working_dir=str(self.config.hydra.sweep.dir),  # type: ignore[union-attr]

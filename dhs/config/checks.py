@@ -1,0 +1,96 @@
+"""Value checks of a composed dhs config: what the schemas cannot say (FWHM > 0, fractions in
+[0, 1], even stamp sizes, DR10 bands, non-empty grid axes, ...). Each failure names the key, the
+allowed values and where the value came from (a group's YAML file or a command-line override).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dhs.config.schema import (BANDS, CLUSTERS, GRIDS, GROUP_SCHEMAS, PSFS, SOURCES, STAGES, SURVEYS, TIERS,
+                        ConfigError)
+
+
+def _origin(cfg: Any, key: str) -> str:
+    """Where a key's value came from: the command line or the group's YAML file."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        overrides = list(hc.overrides.task)
+        choices = dict(hc.runtime.choices)
+    except Exception:  # outside a Hydra run (compose API in tests)
+        overrides, choices = [], {}
+    for ov in overrides:
+        name = ov.lstrip("+~").split("=", 1)[0]
+        if name == key or key.startswith((name + ".", name + "[")):
+            return f"command line override '{ov}'"
+    group = key.split(".", 1)[0]
+    choice = choices.get(group) or (cfg[group].get("name") if group in GROUP_SCHEMAS else None)
+    if group in GROUP_SCHEMAS and choice:
+        return f"conf/{group}/{choice}.yaml"
+    return "conf/config.yaml"
+
+
+def _fail(cfg: Any, key: str, value: Any, reason: str, allowed: str) -> None:
+    raise ConfigError(
+        f"{key}={value!r} is invalid: {reason}. Allowed: {allowed}. "
+        f"Set in {_origin(cfg, key)}; fix it there or override it, e.g. `dhs {key}=...`."
+    )
+
+
+def _choice(cfg: Any, key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        _fail(cfg, key, value, "unknown value", ", ".join(map(str, allowed)))
+
+
+def _positive(cfg: Any, key: str, value: Any, strict: bool = True) -> None:
+    if value is None or not (value > 0 if strict else value >= 0):
+        _fail(cfg, key, value, "must be " + ("> 0" if strict else ">= 0"), "positive numbers")
+
+
+def check_values(cfg: Any) -> None:
+    """Reject bad values before any work. Raises ConfigError naming key, allowed values, file."""
+    _choice(cfg, "stage.name", cfg.stage.name, STAGES)
+    _choice(cfg, "source.name", cfg.source.name, SOURCES)
+    _choice(cfg, "psf.name", cfg.psf.name, PSFS)
+    _choice(cfg, "grid.name", cfg.grid.name, GRIDS)
+    _choice(cfg, "tier.name", cfg.tier.name, TIERS)
+    _choice(cfg, "cluster.name", cfg.cluster.name, CLUSTERS)
+    _choice(cfg, "survey.name", cfg.survey.name, SURVEYS)
+    _choice(cfg, "survey.source", cfg.survey.source, ("bricks", "cutout_service"))
+    _choice(cfg, "tier.controls", cfg.tier.controls, ("paired", "unpaired"))
+    _choice(cfg, "cache.mode", cfg.cache.mode, ("brick", "none"))
+    _positive(cfg, "psf.default_fwhm_arcsec", cfg.psf.default_fwhm_arcsec)
+    _positive(cfg, "psf.kernel_fwhm_multiple", cfg.psf.kernel_fwhm_multiple)
+    if cfg.psf.name == "moffat" and not cfg.psf.beta > 1:
+        _fail(cfg, "psf.beta", cfg.psf.beta, "a Moffat profile needs beta > 1", "beta > 1")
+    if not 0.0 <= cfg.tier.control_frac <= 1.0:
+        _fail(cfg, "tier.control_frac", cfg.tier.control_frac, "outside [0, 1]", "0 <= x <= 1")
+    for size in cfg.tier.stamp_sizes:
+        if not (isinstance(size, int) and size > 0 and size % 2 == 0):
+            _fail(cfg, "tier.stamp_sizes", list(cfg.tier.stamp_sizes),
+                  f"stamp size {size} is not a positive even integer", "e.g. [64, 96]")
+    for key, bands in [("bands", cfg.bands)] + [
+        (f"tier.bandsets[{i}]", list(b)) for i, b in enumerate(cfg.tier.bandsets)
+    ]:
+        bad = [b for b in bands if b not in BANDS]
+        if bad or not bands:
+            _fail(cfg, key, "".join(bands) if key != "bands" else list(bands),
+                  f"bands {bad or 'empty'} are not DR10 optical bands", "g, r, i, z")
+    for axis in ("theta_e", "src_dmag", "src_reff", "src_e", "shear"):
+        if len(cfg.grid[axis]) == 0:
+            _fail(cfg, f"grid.{axis}", [], "a grid axis cannot be empty", "a non-empty list")
+    if cfg.tier.replicates < 1:
+        _fail(cfg, "tier.replicates", cfg.tier.replicates, "must be >= 1", "1, 2, ...")
+    if cfg.tier.n_per_config < 1:
+        _fail(cfg, "tier.n_per_config", cfg.tier.n_per_config, "must be >= 1", "1, 2, ...")
+    _positive(cfg, "mock_survey.brick_size_pix", cfg.mock_survey.brick_size_pix)
+    _positive(cfg, "cosmos_bank.pixscale_arcsec", cfg.cosmos_bank.pixscale_arcsec)
+    _positive(cfg, "completeness.z", cfg.completeness.z)
+    _positive(cfg, "inject.core_mask_radius", cfg.inject.core_mask_radius, strict=False)
+    _positive(cfg, "inject.supersample", cfg.inject.supersample, strict=False)
+    for key in ("bad_pixel_frac_max", "wise_brightmask_frac_max"):
+        value = cfg.completeness[key]
+        if not 0.0 <= value <= 1.0:
+            _fail(cfg, f"completeness.{key}", value, "outside [0, 1]", "0 <= x <= 1")

@@ -1,0 +1,265 @@
+"""Build the COSMOS source bank: RealGalaxyCatalog -> unit-sum templates -> HDF5.
+
+The catalog is processed in chunks of ``chunk`` rows, in catalog order. Each finished chunk is
+committed atomically as a part file (``part-NNNNNN.npz``: its templates, columns, counts and
+the checksums of the image files it read) in the hidden folder ``.<bank name>.parts`` beside the
+bank, so at most one chunk of templates is in memory. A killed build restarts from the first
+missing part; parts are reused only if ``_build.json`` there holds the same build key (settings
+plus catalog checksums), otherwise they are discarded. When every chunk is done the parts are
+streamed into the bank (a temporary name, renamed at the end; uploaded for s3://) and the
+parts folder is removed. Equal inputs and settings give a byte-identical bank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from dhs.config.schema import ConfigError
+from dhs.cosmos.catalog import (EMBEDDED, CatalogError, ImageFiles, RealGalaxyCatalog,
+                                check_pixel_scale, embedded_root, read_catalog)
+from dhs.cosmos.galaxy import REASONS, GalaxyRejected, prepare_template
+from dhs.io import storage
+from dhs.cosmos.bank import BANK_FORMAT, write_bank
+
+HLR_METHOD = ("circular half-light radius about the light centroid of the noise-mean-subtracted, "
+              "cropped template: radius enclosing half of the positive flux inside the detection "
+              "footprint (Gaussian-smoothed stamp above detect_nsigma), linearly interpolated "
+              "between pixel-centre radii")
+BUILD_FILE = "_build.json"
+
+
+def input_root(settings: Mapping[str, Any]) -> tuple[str, str]:
+    """(folder URI, label for records): the configured input or the embedded 100 galaxies."""
+    if settings.get("input") in (None, ""):
+        return embedded_root(), EMBEDDED
+    uri = storage.normalize(str(settings["input"]))
+    return uri, uri
+
+
+def parts_dir(bank_uri: str) -> str:
+    """Hidden folder beside the bank that holds committed chunks of an unfinished build."""
+    return storage.join(storage.dirname(bank_uri), f".{storage.basename(bank_uri)}.parts")
+
+
+def check_settings(s: Mapping[str, Any]) -> None:
+    """Reject unusable cosmos_bank settings before any work."""
+    def bad(key: str, reason: str) -> None:
+        raise ConfigError(f"cosmos_bank.{key}={s.get(key)!r} is invalid: {reason}. "
+                          f"Fix it in conf/config.yaml or override it, e.g. "
+                          f"`dhs stage=cosmos_bank cosmos_bank.{key}=...`.")
+
+    if not (isinstance(s["stamp_size"], int) and s["stamp_size"] >= 8):
+        bad("stamp_size", "must be an integer >= 8 (pixels)")
+    if not s["chunk"] >= 1:
+        bad("chunk", "must be >= 1 (galaxies per chunk)")
+    if not 0 <= s["hlr_min_arcsec"] < s["hlr_max_arcsec"]:
+        bad("hlr_min_arcsec", f"need 0 <= hlr_min_arcsec < hlr_max_arcsec={s['hlr_max_arcsec']}")
+    if s.get("max_galaxies") is not None and not s["max_galaxies"] >= 1:
+        bad("max_galaxies", "must be >= 1 or null (no limit)")
+    for key in ("smooth_sigma_pix", "detect_nsigma", "pixscale_arcsec"):
+        if not s[key] > 0:
+            bad(key, "must be > 0")
+
+
+def _settings_record(s: Mapping[str, Any], label: str, cat: RealGalaxyCatalog) -> dict:
+    rec = {k: s[k] for k in sorted(s)}
+    rec["input"] = label
+    rec["catalog"] = storage.basename(cat.catalog_uri)
+    rec["format"] = BANK_FORMAT
+    return rec
+
+
+def _build_key(record: Mapping[str, Any], cat: RealGalaxyCatalog) -> str:
+    blob = json.dumps({"settings": record, "sha256": cat.sha256}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _empty_counts() -> dict:
+    return {"read": 0, "kept": 0, "hlr_out_of_range": 0, "skipped": {r: 0 for r in REASONS}}
+
+
+def _add_counts(total: dict, part: Mapping[str, Any]) -> None:
+    for k in ("read", "kept", "hlr_out_of_range"):
+        total[k] += int(part[k])
+    for r, n in part["skipped"].items():
+        total["skipped"][r] = total["skipped"].get(r, 0) + int(n)
+
+
+def process_rows(cat: RealGalaxyCatalog, files: ImageFiles, rows: range,
+                 s: Mapping[str, Any]) -> dict:
+    """Templates and columns of the kept galaxies among catalog ``rows``, plus counts."""
+    size, scale = int(s["stamp_size"]), float(s["pixscale_arcsec"])
+    c = cat.columns
+    counts = _empty_counts()
+    images, kept_rows, hlrs = [], [], []
+    touched: set[str] = set()
+    for row in rows:
+        counts["read"] += 1
+        name = str(c["GAL_FILENAME"][row])
+        try:
+            stamp = files.stamp(name, int(c["GAL_HDU"][row]))
+            variance = float(c["NOISE_VARIANCE"][row]) if "NOISE_VARIANCE" in c else float("nan")
+            t = prepare_template(stamp, float(c["NOISE_MEAN"][row]), variance, size,
+                                 float(s["smooth_sigma_pix"]), float(s["detect_nsigma"]))
+        except GalaxyRejected as rej:
+            counts["skipped"][rej.reason] += 1
+            continue
+        finally:
+            if name in files.sha256:
+                touched.add(name)
+        hlr = t.hlr_pix * scale
+        if not s["hlr_min_arcsec"] <= hlr <= s["hlr_max_arcsec"]:
+            counts["hlr_out_of_range"] += 1
+            continue
+        counts["kept"] += 1
+        images.append(t.image)
+        kept_rows.append(row)
+        hlrs.append(hlr)
+    idx = np.asarray(kept_rows, dtype=np.int64)
+    part: dict[str, Any] = {
+        "images": np.stack(images) if images else np.zeros((0, size, size), np.float32),
+        "ident": np.asarray(c["IDENT"][idx], dtype=np.int64),
+        "catalog_row": idx,
+        "mag": np.asarray(c["MAG"][idx], dtype=np.float64) if "MAG" in c
+        else np.full(len(idx), np.nan),
+        "hlr_arcsec": np.asarray(hlrs, dtype=np.float64),
+    }
+    for column, values in cat.companion.items():
+        part[column] = np.asarray(values[idx], dtype=np.float64)
+    part["counts"] = counts
+    part["sha256"] = {n: files.sha256[n] for n in sorted(touched) if n in files.sha256}
+    return part
+
+
+def _save_part(uri: str, part: Mapping[str, Any]) -> None:
+    arrays = {k: v for k, v in part.items() if isinstance(v, np.ndarray)}
+    meta = json.dumps({"counts": part["counts"], "sha256": part["sha256"]}, sort_keys=True)
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(meta), **arrays)
+    storage.write_bytes_atomic(uri, buf.getvalue())
+
+
+def _load_part(uri: str, meta_only: bool = False) -> dict:
+    """A committed part: its arrays (unless ``meta_only``), counts and checksums."""
+    with np.load(io.BytesIO(storage.read_bytes(uri))) as z:
+        part = {} if meta_only else {k: z[k] for k in z.files if k != "meta"}
+        part.update(json.loads(str(z["meta"])))
+    return part
+
+
+def _prepare_parts(pdir: str, key: str, force: bool) -> None:
+    """Keep the parts of an unfinished build with the same key; otherwise start afresh."""
+    marker = storage.join(pdir, BUILD_FILE)
+    if storage.exists(pdir) and not force and storage.exists(marker):
+        if json.loads(storage.read_text(marker)).get("key") == key:
+            return
+    if storage.exists(pdir):
+        storage.remove(pdir)
+    storage.write_text_atomic(marker, json.dumps({"key": key}))
+
+
+def _publish(local: str, bank_uri: str) -> None:
+    if storage.is_s3(bank_uri):
+        with open(local, "rb") as src, storage.open_output(bank_uri) as dst:
+            while block := src.read(8 * 1024 * 1024):
+                dst.write(block)
+        os.remove(local)
+    else:
+        os.replace(local, bank_uri)
+
+
+def build_bank(settings: Mapping[str, Any], bank_uri: str, *, console: Any = None,
+               force: bool = False) -> dict:
+    """Build (or finish) the bank at ``bank_uri``; returns the summary (counts, bytes, time).
+
+    ``max_galaxies`` caps the number of templates written (the first kept, in catalog order).
+    """
+    from dhs.console import progress
+
+    t0 = time.time()
+    s = dict(settings)
+    check_settings(s)
+    root, label = input_root(s)
+    cat = read_catalog(root, s.get("catalog_name"))
+    check_pixel_scale(cat, float(s["pixscale_arcsec"]))
+    record = _settings_record(s, label, cat)
+    pdir = parts_dir(bank_uri)
+    _prepare_parts(pdir, _build_key(record, cat), force)
+
+    n, chunk, limit = len(cat), int(s["chunk"]), s.get("max_galaxies")
+    totals, sha = _empty_counts(), dict(cat.sha256)
+    part_uris: list[str] = []
+    resumed_rows = 0
+    with ImageFiles(root) as files, progress(console) as bar:
+        task = bar.add_task("cosmos bank: galaxies", total=n)
+        for start in range(0, n, chunk):
+            if limit is not None and totals["kept"] >= limit:
+                break
+            rows = range(start, min(start + chunk, n))
+            uri = storage.join(pdir, f"part-{start // chunk:06d}.npz")
+            if storage.exists(uri):
+                part = _load_part(uri, meta_only=True)
+                resumed_rows += len(rows)
+            else:
+                part = process_rows(cat, files, rows, s)
+                _save_part(uri, part)
+            _add_counts(totals, part["counts"])
+            sha.update(part["sha256"])
+            part_uris.append(uri)
+            del part
+            bar.advance(task, len(rows))
+
+    if totals["kept"] == 0:
+        raise CatalogError(f"{cat.catalog_uri}: no galaxy passed (read {totals['read']}, "
+                           f"skipped {totals['skipped']}, {totals['hlr_out_of_range']} outside "
+                           f"hlr {s['hlr_min_arcsec']}-{s['hlr_max_arcsec']} arcsec); check "
+                           f"cosmos_bank.hlr_min_arcsec/hlr_max_arcsec and the input.")
+    attrs = {
+        "src_pixscale_arcsec": float(s["pixscale_arcsec"]),
+        "hlr_method": HLR_METHOD,
+        "config": json.dumps(record, sort_keys=True),
+        "input_sha256": json.dumps(sha, sort_keys=True),
+        "counts": json.dumps(totals, sort_keys=True),
+    }
+
+    def parts() -> Iterator[dict]:
+        for uri in part_uris:
+            yield _load_part(uri)
+
+    if storage.is_s3(bank_uri):
+        fd, local = tempfile.mkstemp(prefix="dhs-bank-", suffix=".h5")
+        os.close(fd)
+    else:
+        local = storage.tmp_name(bank_uri)
+        storage.makedirs(storage.dirname(bank_uri))
+    try:
+        n_written = write_bank(local, parts(), stamp_size=int(s["stamp_size"]), attrs=attrs,
+                               limit=limit)
+        _publish(local, bank_uri)
+    finally:
+        if os.path.exists(local):
+            os.remove(local)
+    storage.remove(pdir)
+    return {
+        "bank": bank_uri,
+        "input": label,
+        "catalog": cat.catalog_uri,
+        "read": totals["read"],
+        "kept": n_written,
+        "skipped": {r: v for r, v in totals["skipped"].items() if v},
+        "skipped_total": sum(totals["skipped"].values()),
+        "hlr_out_of_range": totals["hlr_out_of_range"],
+        "resumed_rows": resumed_rows,
+        "bytes_written": storage.size(bank_uri),
+        "wall_s": round(time.time() - t0, 3),
+        "input_sha256": sha,
+    }
+

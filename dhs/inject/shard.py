@@ -1,0 +1,180 @@
+"""One 4c shard: the tasks of a few bricks -> a stamps part and a metrics part, committed atomically.
+
+A shard is ``{"experiment_id", "shard_id", "rows": pyarrow.Table}`` (manifest rows sorted by
+brick). Each brick's files are opened once (per-worker LRU), stamps cut, arcs rendered and added,
+metrics computed. Errors stay on their rows (``cutout_ok=0``, ``error_code``); the stamps part is
+written first and the metrics part last, so a shard is done when its metrics marker exists.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dhs import layout, schema
+from dhs.io import datasets
+
+#: Parquet options of the stamps dataset: float arrays byte-stream-split (lossless, ~35% smaller
+#: than plain under zstd), ids dictionary-encoded.
+STAMP_PARQUET = {"column_encoding": {f"{c}.list.element": "BYTE_STREAM_SPLIT" for c in ("image", "invvar", "arc")},
+                 "use_dictionary": ["task_id", "experiment_id", "brickname", "bandset", "maskbits.list.element"],
+                 "compression_level": 3}
+
+
+def _blacklist(uri: str) -> frozenset:
+    """Bricks on the 4b blacklist (a small file, read per shard so a rerun sees updates)."""
+    from dhs.fetch.blacklist import bricks
+
+    return frozenset(bricks(uri))
+
+
+def _bank(cfg: Any) -> Any:
+    if cfg.source.name != "cosmos":
+        return None
+    from dhs.cosmos.bank import load_bank
+
+    return load_bank(str(cfg.source.bank_path))
+
+
+def _list_column(arr: np.ndarray, typ: pa.DataType) -> pa.Array:
+    flat = arr.reshape(arr.shape[0], -1)
+    offsets = np.arange(0, flat.size + 1, max(flat.shape[1], 1), dtype=np.int32)[: flat.shape[0] + 1]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=typ.value_type))
+
+
+def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple[dict, dict]:
+    """Metric columns and stamp arrays for all rows of a shard."""
+    from dhs.inject import arcs as inj  # physics and FITS reading load in workers only
+    from dhs.inject.cutouts import cut_brick, cut_cutouts
+
+    n = rows.num_rows
+    cols = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
+    size, bands = int(cols["stamp_size"][0]), str(cols["bandset"][0])
+    nb, all_bands = len(bands), list(cfg.bands)
+    image = np.zeros((n, nb, size, size), np.float32)
+    invvar = np.zeros_like(image)
+    arcs = np.zeros_like(image)
+    maskbits = np.zeros((n, size, size), np.int32)
+    psf_map = np.full((n, nb), np.nan)
+    error = np.full(n, "", dtype=object)
+    bricks = cols["brickname"]
+    for brick in dict.fromkeys(bricks):
+        idx = np.flatnonzero(bricks == brick)
+        if str(cfg.survey.source) == "cutout_service":  # one cached cutout per target, no blacklist
+            st = cut_cutouts(cfg, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], bands, size)
+        elif brick in blacklist:
+            error[idx] = "blacklisted_brick"
+            continue
+        else:
+            st = cut_brick(cfg, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
+        image[idx], invvar[idx], maskbits[idx], psf_map[idx] = st.image, st.invvar, st.maskbits, st.psf_map
+        error[idx] = st.error
+    fwhm, psf_src = inj.choose_psf(psf_map, cols, bands, float(cfg.psf.default_fwhm_arcsec))
+    error[(error == "") & ~(np.isfinite(fwhm) & (fwhm > 0)).all(axis=1)] = "bad_psf"
+    cos_idx = np.full(n, -1, np.int64)
+    if bank is not None:
+        cos_idx = inj.cosmos_index([str(t) for t in cols["task_id"]], str(cfg.source.cosmos_salt), len(bank))
+    is_ctrl = np.asarray(cols["is_control"]).astype(bool)
+    cos_idx[is_ctrl] = -1
+    todo = np.flatnonzero((error == "") & ~is_ctrl & (np.asarray(cols["theta_e_arcsec"], float) > 0))
+    phys: dict[str, np.ndarray] = {}
+    if todo.size:
+        rendered, met, done = inj.render_isolating_bad_rows(cfg, cols, todo, fwhm, bands, size, bank,
+                                                            cos_idx, error)
+        if float(cfg.inject.core_mask_radius) > 0:
+            from dhs.inject.metrics import core_mask
+
+            rendered[:, :, core_mask(size, float(cfg.inject.core_mask_radius))] = 0.0
+        stamp = image[done] + rendered
+        arcs[done] = stamp - image[done]
+        image[done] = stamp
+        for key, val in met.items():
+            full = np.full(n, np.nan) if val.dtype.kind == "f" else np.zeros(n, val.dtype)
+            full[done] = val
+            phys[key] = full
+    ok = error == ""
+    r = bands.index("r") if "r" in bands else 0
+    sm = inj.stamp_metrics(arcs[:, r], invvar[:, r], maskbits)
+    out: dict[str, Any] = {"cutout_ok": ok.astype(np.int32), "error_code": error.astype(str)}
+    out.update({k: np.where(ok, v, np.nan) for k, v in sm.items()})
+    for b in all_bands:
+        j = bands.find(b)
+        out[f"psf_fwhm_used_{b}"] = np.where(ok, fwhm[:, j], np.nan) if j >= 0 else np.full(n, np.nan)
+        out[f"psf_source_{b}"] = np.where(ok, psf_src[:, j], None) if j >= 0 else np.full(n, None)
+        out[f"injected_flux_{b}"] = (np.where(ok, arcs[:, j].sum(axis=(1, 2), dtype=np.float64), np.nan)
+                                     if j >= 0 else np.full(n, np.nan))
+    nan = np.full(n, np.nan)
+    for key, src_key in (("magnification", "magnification"), ("tangential_stretch", "tangential_stretch"),
+                         ("radial_stretch", "radial_stretch"), ("magnification_proxy", "magnification_proxy_1p1"),
+                         ("expected_arc_radius", "expected_arc_radius")):
+        vals = phys.get(src_key, nan)
+        out[key] = np.where(ok & ~is_ctrl, vals, np.where(ok & is_ctrl, 0.0 if key == "expected_arc_radius"
+                                                          else 1.0, np.nan))
+    bits = phys.get("physics_warnings", np.zeros(n, np.uint32))
+    out["physics_warnings"] = np.array(inj.warnings_text(bits), dtype=object)
+    out["source_mode"] = np.full(n, str(cfg.source.name), dtype=object)
+    out["cosmos_index"] = cos_idx
+    hlr = np.full(n, np.nan)
+    if bank is not None:
+        hlr[cos_idx >= 0] = np.asarray(bank.hlr_arcsec)[cos_idx[cos_idx >= 0]]
+    out["cosmos_hlr_arcsec"] = hlr
+    out["core_mask_radius"] = np.full(n, float(cfg.inject.core_mask_radius))
+    out["supersample"] = np.full(n, int(cfg.inject.supersample) or 5, np.int32)
+    out["psf_model"] = np.full(n, str(cfg.psf.name), dtype=object)
+    out["moffat_beta"] = np.full(n, float(cfg.psf.beta) if cfg.psf.name == "moffat" else np.nan)
+    out["z_source"] = np.full(n, float(cfg.source.z_source))
+    finite = np.ones(n, bool)
+    for key in ("arc_snr", "arc_snr_max", "bad_pixel_frac", "wise_brightmask_frac", "magnification"):
+        finite &= np.isfinite(out[key])
+    out["metrics_ok"] = (ok & finite).astype(np.int32)
+    arrays = {"image": image, "invvar": invvar, "maskbits": maskbits, "arc": arcs}
+    return out, arrays
+
+
+def metrics_table(rows: pa.Table, out: dict, bands: list[str]) -> pa.Table:
+    cols = schema.MANIFEST + schema.metrics_columns(bands)
+    data = {c.name: rows.column(c.name) for c in schema.MANIFEST}
+    data.update({c.name: pa.array(out[c.name], type=c.type, from_pandas=True) for c in schema.metrics_columns(bands)})
+    return pa.table(data, schema=schema.arrow_schema(cols))
+
+
+def stamps_table(rows: pa.Table, out: dict, arrays: dict, save_arc: bool) -> pa.Table:
+    cols = schema.stamp_columns(save_arc)
+    data: dict[str, Any] = {c: rows.column(c) for c in ("task_id", "experiment_id", "brickname",
+                                                       "is_control", "bandset", "stamp_size")}
+    data["cutout_ok"] = pa.array(out["cutout_ok"], pa.int32())
+    for name in ("image", "invvar", "maskbits") + (("arc",) if save_arc else ()):
+        typ = next(c.type for c in cols if c.name == name)
+        data[name] = _list_column(arrays[name], typ)
+    table = pa.table(data, schema=schema.arrow_schema(cols))
+    return table.append_column("region_split", rows.column("region_split"))
+
+
+def run_shard(shard: dict, cfg_dict: dict) -> dict:
+    """Inject one shard and commit it; returns its counts (rows, errors, bytes, seconds)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(cfg_dict)
+    exp, sid, rows = shard["experiment_id"], shard["shard_id"], shard["rows"]
+    mdir, sdir = layout.metrics_dir(cfg, exp), layout.stamps_dir(cfg, exp)
+    if datasets.shard_done(mdir, sid) and cfg.skip_if_exists and not cfg.force:
+        return {"shard": sid, "skipped": True, "rows": rows.num_rows, "errors": {}, "bytes": 0, "seconds": 0.0}
+    t0 = time.perf_counter()
+    blacklist = _blacklist(layout.blacklist_path(cfg))
+    out, arrays = _process(cfg, rows, _bank(cfg), blacklist)
+    nbytes = 0
+    if not cfg.metrics_only:
+        st = stamps_table(rows, out, arrays, bool(cfg.output.save_arc))
+        nbytes += datasets.write_shard(st, sdir, sid, compression=str(cfg.output.compression),
+                                       parquet_options=STAMP_PARQUET, return_bytes=True)["bytes"]
+    mt = metrics_table(rows, out, list(cfg.bands))
+    nbytes += datasets.write_shard(mt, mdir, sid, compression=str(cfg.output.compression),
+                                   return_bytes=True)["bytes"]
+    errors: dict[str, int] = {}
+    for code in out["error_code"]:
+        errors[code or "ok"] = errors.get(code or "ok", 0) + 1
+    return {"shard": sid, "skipped": False, "rows": rows.num_rows, "errors": errors, "bytes": nbytes,
+            "seconds": time.perf_counter() - t0}

@@ -1,0 +1,174 @@
+"""validate target=4a: data-quality checks of the task manifests of the configured tier.
+
+``validate_manifest(cfg, ctx)`` returns ``{check name: {"ok": bool, "detail": str}}``; the
+validate stage prints and stores it. Expected values (seeds, tier settings) come from the stage
+record ``_stage_config.json`` written by stage 4a, so a manifest is checked against what built it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dhs import draws, layout, schema
+from dhs.manifest.grids import CONTROL
+from dhs.io import datasets as dio
+from dhs.io import storage
+from dhs.manifest.rows import FROZEN, LENS_MODEL
+
+SAMPLE = 2000
+#: Tolerance of the control fraction: this many binomial standard deviations plus rounding.
+Z_TOL = 4.0
+EXP_RE = re.compile(r"^(?P<tier>debug|grid|train)_stamp(?P<size>\d+)_bands(?P<bands>[griz]+)_grid(?P<grid>\w+)$")
+
+
+def _check(out: dict, name: str, ok: bool, detail: str) -> None:
+    prev = out.get(name)
+    if prev is None:
+        out[name] = {"ok": bool(ok), "detail": detail}
+    else:
+        prev["ok"] = prev["ok"] and bool(ok)
+        prev["detail"] = f"{prev['detail']}; {detail}"
+
+
+def _record(cfg: Any) -> dict:
+    uri = layout.stage4a_record(cfg)
+    return json.loads(storage.read_text(uri)) if storage.exists(uri) else {}
+
+
+def validate_manifest(cfg: Any, ctx: Any = None) -> dict:
+    """Run every 4a check on the manifests of cfg.tier (or cfg.experiment_id)."""
+    from dhs.stages.manifest import experiments
+
+    out: dict[str, dict] = {}
+    rec = _record(cfg)
+    seeds = rec.get("seeds", {})
+    ok_seeds = isinstance(seeds.get("split_seed"), int) and isinstance(seeds.get("seed_base"), int)
+    _check(out, "seeds_recorded", ok_seeds,
+           f"{layout.stage4a_record(cfg)}: seeds={seeds or 'missing'}"
+           + ("" if not ok_seeds or seeds.get("split_seed") == int(cfg.seeds.split_seed)
+              else f" (config has split_seed={int(cfg.seeds.split_seed)})"))
+    tier = rec.get("tiers", {}).get(str(cfg.tier.name), {})
+    settings = tier.get("settings") or {}
+    if not settings:
+        _check(out, "stage_record", False, f"no settings of tier {cfg.tier.name} in the stage record")
+        settings = dict(cfg.tier)
+    seed_base = int(seeds.get("seed_base", cfg.seeds.seed_base))
+    exps = experiments(cfg)
+    sizes_seen, bands_seen = set(), set()
+    for exp in exps:
+        dataset = layout.manifest_dir(cfg, exp.experiment_id)
+        if not dio.is_complete(dataset):
+            _check(out, "complete", False, f"{exp.experiment_id}: no {dio.SUCCESS} in {dataset}")
+            continue
+        _check(out, "complete", True, f"{exp.experiment_id}: complete")
+        table = dio.read_dataset(dataset)
+        _validate_table(out, exp, table, settings, seed_base)
+        sizes_seen |= set(pc.unique(table.column("stamp_size")).to_pylist())
+        bands_seen |= set(pc.unique(table.column("bandset")).to_pylist())
+    want_sizes = {int(s) for s in settings.get("stamp_sizes", [])}
+    want_bands = {str(b) for b in settings.get("bandsets", [])}
+    if not cfg.get("experiment_id"):
+        _check(out, "stamp_sizes", sizes_seen == want_sizes,
+               f"found {sorted(sizes_seen)}, configured {sorted(want_sizes)}")
+        _check(out, "bandsets", bands_seen == want_bands,
+               f"found {sorted(bands_seen)}, configured {sorted(want_bands)}")
+    return out
+
+
+def _validate_table(out: dict, exp: Any, t: pa.Table, settings: dict, seed_base: int) -> None:
+    name = exp.experiment_id
+    n = t.num_rows
+    want = {c.name: c.type for c in schema.MANIFEST}
+    got = {f.name: f.type for f in t.schema}
+    bad = [c for c in want if c not in got or (c != "region_split" and got[c] != want[c])]
+    _check(out, "schema", not bad and n > 0, f"{name}: {n} rows" + (f", bad columns {bad}" if bad else ""))
+    if n == 0 or bad:
+        return
+    m = EXP_RE.match(name)
+    ids = set(pc.unique(t.column("experiment_id")).to_pylist())
+    sizes = set(pc.unique(t.column("stamp_size")).to_pylist())
+    bands = set(pc.unique(t.column("bandset")).to_pylist())
+    ok = bool(m) and ids == {name} and sizes == {int(m["size"])} and bands == {m["bands"]}
+    _check(out, "experiment_id_pattern", ok,
+           f"{name}: rows name {sorted(ids)}, stamp sizes {sorted(sizes)}, bandsets {sorted(bands)}")
+    n_unique = pc.count_distinct(t.column("task_id")).as_py()
+    _check(out, "task_id_unique", n_unique == n, f"{name}: {n - n_unique} duplicate task_id of {n}")
+
+    ctrl = t.column("is_control").to_numpy() == 1
+    f = float(settings.get("control_frac", 0.0))
+    frac = float(ctrl.mean())
+    groups = max(len(t.group_by(["selection_set_id", "region_split"]).aggregate([])), 1)
+    tol = Z_TOL * math.sqrt(max(f * (1 - f), 0.0) / n) + groups / n
+    _check(out, "control_fraction", abs(frac - f) <= tol,
+           f"{name}: {frac:.4f} controls vs configured {f:.4f} (tolerance {tol:.4f})")
+
+    reps = t.column("replicate").to_numpy()
+    want_r = int(settings.get("replicates", 1))
+    counts = np.bincount(reps, minlength=want_r)
+    _check(out, "replicates", len(counts) == want_r and bool((counts == counts[0]).all()),
+           f"{name}: rows per replicate {counts.tolist()}, configured {want_r}")
+
+    frozen = {c: t.column(c).to_numpy() for c in FROZEN + ("theta_e_arcsec", "src_dmag",
+                                                           "src_reff_arcsec", "src_e", "shear")}
+    inj = ~ctrl
+    fin = all(np.isfinite(v[inj]).all() for v in frozen.values()) and bool((frozen["theta_e_arcsec"][inj] > 0).all())
+    zero = all((v[ctrl] == 0).all() for v in frozen.values())
+    lm = t.column("lens_model").to_numpy(zero_copy_only=False)
+    cid = t.column("config_id").to_numpy(zero_copy_only=False)
+    labels = bool((lm[ctrl] == CONTROL).all() and (cid[ctrl] == CONTROL).all()
+                  and (lm[inj] == LENS_MODEL).all() and (cid[inj] != CONTROL).all())
+    _check(out, "frozen_columns", fin and zero and labels,
+           f"{name}: injections finite={fin}, controls zero={zero}, labels consistent={labels}")
+    r = np.hypot(frozen["src_x_arcsec"], frozen["src_y_arcsec"])
+    in_range = bool(
+        (r[inj] <= 0.8 * frozen["theta_e_arcsec"][inj] + 1e-9).all()
+        and ((frozen["lens_e"][inj] >= 0.05) & (frozen["lens_e"][inj] <= 0.5)).all()
+        and all(((frozen[a][inj] >= 0) & (frozen[a][inj] < np.pi)).all()
+                for a in ("src_phi_rad", "shear_phi_rad", "lens_phi_rad"))
+        and all(((frozen[a][inj] >= -0.5) & (frozen[a][inj] <= 1.5)).all() for a in ("src_gr", "src_rz")))
+    _check(out, "draw_ranges", in_range, f"{name}: offsets, ellipticities, angles, colours in range={in_range}")
+    _recompute(out, name, t, seed_base)
+
+
+def _recompute(out: dict, name: str, t: pa.Table, seed_base: int) -> None:
+    """Recompute the task ids and draws of an evenly spaced sample of rows."""
+    idx = np.unique(np.linspace(0, t.num_rows - 1, min(SAMPLE, t.num_rows)).astype(np.int64))
+    s = t.take(pa.array(idx))
+    ctrl = s.column("is_control").to_numpy() == 1
+    hi, lo = draws.task_keys({
+        "experiment_id": draws.hash_strings(s.column("experiment_id")),
+        "selection_set_id": draws.hash_strings(s.column("selection_set_id")),
+        "region_split": draws.hash_strings(s.column("region_split")),
+        "brickname": draws.hash_strings(s.column("brickname")),
+        "ra": draws.float_bits(s.column("ra").to_numpy()), "dec": draws.float_bits(s.column("dec").to_numpy()),
+        "config_id": draws.hash_strings(s.column("config_id")),
+        "replicate": s.column("replicate").to_numpy().astype(np.uint64),
+        "is_control": ctrl.astype(np.uint64),
+    })
+    ids_ok = draws.hex_ids(hi, lo).equals(s.column("task_id").combine_chunks().cast(pa.string()))
+    try:
+        key = draws.draw_key_from_task_ids(s.column("task_id"))
+    except ValueError as exc:
+        _check(out, "draws_recomputed", False, f"{name}: {exc}")
+        return
+    d = draws.frozen_draws(key, s.column("theta_e_arcsec").to_numpy(), seed_base)
+    d["src_mag_r"] = s.column("rmag").to_numpy() + s.column("src_dmag").to_numpy()
+    worst = []
+    for col in FROZEN:
+        exp_v = np.where(ctrl, 0.0, d[col])
+        got = s.column(col).to_numpy()
+        if not np.allclose(got, exp_v, rtol=1e-12, atol=1e-12):
+            worst.append(col)
+    seed_ok = bool((s.column("task_seed64").to_numpy() == d["task_seed64"]).all())
+    ok = ids_ok and not worst and seed_ok
+    _check(out, "draws_recomputed", ok,
+           f"{name}: {len(idx)} rows; task_id from fields {'matches' if ids_ok else 'DIFFERS'}; "
+           + (f"draws differ in {worst}" if worst else "draws match")
+           + ("" if seed_ok else "; task_seed64 differs"))

@@ -1,1 +1,0 @@
-"""Reports: plots and rich tables."""
