@@ -28,6 +28,7 @@ demo: $(VENV)/.installed
 
 ## make test: install dhs with its test and Spark extras and run the test suite
 test: $(VENV)/.installed-dev
+	$(BIN)/ruff check dhs tests benchmarks launchers
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
 clean:

@@ -1,4 +1,4 @@
-"""Shared fixtures: compose dhs configs with Hydra's compose API, like Hydra's own examples."""
+"""Shared fixtures: composed configs, a data root, and a small embedded survey built once per session."""
 
 from __future__ import annotations
 
@@ -7,17 +7,11 @@ import sys
 
 import pytest
 
+from tests.helpers import DEBUG_64, SMALL_SURVEY, compose_config, run_stage
+
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-
-
-def compose_config(overrides: list[str] | None = None):
-    """Compose the dhs config (no Hydra run context) with the given overrides."""
-    from hydra import compose, initialize_config_module
-
-    with initialize_config_module(config_module="dhs.conf", version_base=None):
-        return compose(config_name="config", overrides=list(overrides or []))
 
 
 @pytest.fixture
@@ -30,3 +24,20 @@ def data_root(tmp_path):
     root = tmp_path / "data"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def mini_root(tmp_path_factory):
+    """A COSMOS bank, a 3-brick mock survey and a debug manifest (64 px, grz)."""
+    root = tmp_path_factory.mktemp("mini")
+    base = [f"paths.data_root={root}", *SMALL_SURVEY]
+    run_stage(["stage=cosmos_bank", *base])
+    run_stage(["stage=mock_survey", *base])
+    run_stage(["stage=4a", *base, *DEBUG_64])
+    return root
+
+
+@pytest.fixture(scope="session")
+def mini_base(mini_root):
+    """Overrides that point every stage at the session's mini survey (direct section reads)."""
+    return [f"paths.data_root={mini_root}", *SMALL_SURVEY, *DEBUG_64, "cache.mode=none", "cluster.n_jobs=1"]

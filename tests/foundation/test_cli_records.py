@@ -103,7 +103,7 @@ def test_diff_records_added_and_removed_keys():
 
 def test_diff_of_dataset_records(tmp_path):
     from dhs.context import make_context
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
 
     ctx = make_context(tmp_path / "run")
     for name, psf in [("ds1", "moffat"), ("ds2", "gaussian")]:

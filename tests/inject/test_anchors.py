@@ -19,7 +19,7 @@ from dhs.io import storage
 from dhs.physics.lens import LensBatch
 from dhs.physics.render import render_batch, stamp_center_offset
 from dhs.physics.source import TemplateBatch
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 DHS = Path(__file__).resolve().parents[1] / "dhs"
 MODULES = sorted(p for p in DHS.rglob("*.py"))
@@ -108,7 +108,7 @@ def test_each_shard_runs_exactly_once(mini_base, monkeypatch):
     """Statistics re-ran a whole mapPartitions 4 times on an uncached DataFrame: the stage's
     counts come from the shard summaries; the shard function runs once per shard."""
     import dhs.stages.inject as stage
-    from tests.inject.conftest import run_stage
+    from tests.helpers import run_stage
 
     calls: list[str] = []
     real = stage.run_shard
@@ -131,7 +131,7 @@ def test_source_redshift_and_every_parameter_are_configuration(mini_base):
 
     from dhs import layout
     from dhs.io import datasets as dio
-    from tests.inject.conftest import run_stage
+    from tests.helpers import run_stage
 
     over = [*mini_base, "stage=4c", "inject.run_name=zs", "source.z_source=2.25", "metrics_only=true"]
     run_stage(over)
@@ -149,7 +149,7 @@ def test_core_mask_zeroes_the_arc_near_the_lens_and_is_recorded(mini_base):
     from dhs import layout
     from dhs.io import datasets as dio
     from dhs.inject.metrics import core_mask
-    from tests.inject.conftest import run_stage
+    from tests.helpers import run_stage
 
     over = [*mini_base, "stage=4c", "inject.run_name=core", "inject.core_mask_radius=4", "output.save_arc=true"]
     run_stage(over)

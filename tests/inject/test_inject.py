@@ -11,8 +11,8 @@ from dhs.io import datasets as dio
 from dhs.cosmos.bank import load_bank
 from dhs.physics.photometry import mag_to_nmgy
 from dhs.survey import maskbits as mb
-from tests.conftest import compose_config
-from tests.inject.conftest import run_stage
+from tests.helpers import compose_config
+from tests.helpers import run_stage
 
 
 def _arrays(table, name, nb, size):

@@ -9,8 +9,8 @@ from dhs import layout
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.stages.inject import make_shards
-from tests.conftest import compose_config
-from tests.inject.conftest import run_stage
+from tests.helpers import compose_config
+from tests.helpers import run_stage
 
 
 def _read(cfg, exp):

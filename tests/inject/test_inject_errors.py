@@ -15,8 +15,8 @@ from dhs.io import datasets as dio
 from dhs.fetch.blacklist import write_rows
 from dhs.survey.files import coadd_relpath
 from dhs.survey.wcs import nearest_pixel
-from tests.conftest import compose_config
-from tests.inject.conftest import run_stage
+from tests.helpers import compose_config
+from tests.helpers import run_stage
 
 
 def _custom_manifest(cfg, exp, rows: pa.Table) -> None:

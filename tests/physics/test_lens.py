@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from lenstronomy.LensModel.lens_model import LensModel
 
 from dhs.physics.lens import (
     LensBatch,
@@ -36,6 +35,8 @@ def test_deflection_and_jacobian_match_lenstronomy() -> None:
     lenstronomy's "SIE" is an NIE with a 1e-10 arcsec core and a finite-difference
     Hessian; it is checked at its own accuracy.
     """
+    from lenstronomy.LensModel.lens_model import LensModel
+
     rng = np.random.default_rng(1)
     n_lens, n_pts = 25, 48
     lens = _random_lenses(rng, n_lens)

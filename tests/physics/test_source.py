@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from lenstronomy.LightModel.light_model import LightModel
 
 from dhs.physics.render import render_unlensed
 from dhs.physics.source import SersicBatch, TemplateBatch, bilinear_lookup, sersic_sb
@@ -9,6 +8,8 @@ from .conftest import cosmos_like
 
 
 def test_sersic_matches_lenstronomy_and_integrates_to_flux() -> None:
+    from lenstronomy.LightModel.light_model import LightModel
+
     rng = np.random.default_rng(4)
     n = 12
     src = SersicBatch.from_q_phi(rng.uniform(0.1, 1.0, n), rng.uniform(0.5, 6.0, n),
@@ -30,6 +31,8 @@ def test_sersic_matches_lenstronomy_and_integrates_to_flux() -> None:
 
 
 def test_template_lookup_matches_lenstronomy_interpol() -> None:
+    from lenstronomy.LightModel.light_model import LightModel
+
     rng = np.random.default_rng(5)
     t = cosmos_like(rng, 3, size=40)
     scale = np.array([0.03, 0.05, 0.04])

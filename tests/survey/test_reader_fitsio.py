@@ -14,7 +14,7 @@ from dhs.fetch import remote
 from dhs.survey import brickfile, fits_checks, fitsio_reader, windows
 from dhs.survey.files import coadd_relpath
 from dhs.mock_survey.fits import COMPRESSION, DITHER_SEED, TILE
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 import fitsio  # noqa: E402,F401  (a project dependency: its absence fails here)
 

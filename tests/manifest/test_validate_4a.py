@@ -12,8 +12,8 @@ from dhs import layout
 from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.stages.validate import ValidationFailed
-from tests.conftest import compose_config
-from tests.inject.conftest import run_stage
+from tests.helpers import compose_config
+from tests.helpers import run_stage
 
 
 def test_validate_4a_passes_then_fails_on_a_duplicated_task(mini_base, mini_root):

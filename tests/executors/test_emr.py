@@ -18,7 +18,7 @@ from dhs.executors.emr import submit as dhs_emr
 from dhs.executors.emr import api as rq
 from dhs.executors.emr.bootstrap import bootstrap_script
 from dhs.io import storage
-from tests.exec.emr_helpers import clusters_of, emr_overrides, finish_steps, finishing
+from tests.executors.emr_helpers import clusters_of, emr_overrides, finish_steps, finishing
 from tests.s3_server import configure_storage
 
 pytestmark = pytest.mark.s3

@@ -1,6 +1,6 @@
 """Hydra's own launcher test suites run against ``hydra/launcher=dhs_emr`` (mode=local).
 
-Not collected by the main run (the file name has no ``test_`` prefix): tests/exec/test_launcher.py
+Not collected by the main run (the file name has no ``test_`` prefix): tests/executors/test_launcher.py
 runs it in its own pytest process with ``launchers/`` on PYTHONPATH, the way a wheel install
 lays out the ``hydra_plugins`` namespace, so Hydra finds the plugin by its own scan.
 """

@@ -27,8 +27,8 @@ from dhs.survey.brickfile import open_brick_file
 from dhs.survey.windows import cut_array
 from dhs.survey.wcs import nearest_pixel
 from tests import servers
-from tests.conftest import compose_config
-from tests.inject.conftest import run_stage
+from tests.helpers import compose_config
+from tests.helpers import run_stage
 
 TINY = ["mock_survey.n_bricks=3", "mock_survey.brick_size_pix=260", "mock_survey.galaxies_per_brick=8",
         "mock_survey.n_regions=3"]

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from dhs.io.stamps import read_stamps, to_numpy
-from tests.report import synth
+from tests import synth4c as synth
 
 
 @pytest.fixture

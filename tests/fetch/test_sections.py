@@ -13,8 +13,8 @@ from dhs.fetch import rangefile
 from dhs.fetch import remote
 from dhs.fetch.retry import RetryPolicy
 from dhs.survey.files import coadd_relpath
-from tests.cache.fixtures import brick_hdus, write_brick
-from tests.conftest import compose_config
+from tests.fetch.fixtures import brick_hdus, write_brick
+from tests.helpers import compose_config
 from tests.servers import Faults, http_server
 
 BRICK = "1126p222"

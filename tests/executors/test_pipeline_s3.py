@@ -11,7 +11,7 @@ from dhs.context import make_context
 from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.stages import load
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 from tests.s3_server import storage_overrides
 
 SMALL = ["mock_survey.n_bricks=3", "mock_survey.brick_size_pix=260", "mock_survey.galaxies_per_brick=8",

@@ -15,8 +15,8 @@ from dhs import layout
 from dhs.io.datasets import read_dataset
 from dhs.schema import surface_columns
 from dhs.stages import completeness as stage
-from tests.report import synth
-from tests.report.conftest import write_experiment
+from tests import synth4c as synth
+from tests.synth4c import write_experiment
 
 EDGES = [0.0, 0.4, 0.6, 0.8, 1.0]
 
@@ -187,7 +187,7 @@ def test_stage_4d_with_scores(data_root, frame, ctx):
 
 
 def test_stage_4d_without_metrics_says_what_to_run(data_root, ctx):
-    from tests.report.conftest import experiment_cfg
+    from tests.synth4c import experiment_cfg
 
     cfg = experiment_cfg(data_root, data_root / "bank.h5", "4d")
     with pytest.raises(FileNotFoundError, match="stage=4c"):

@@ -11,7 +11,7 @@ import pytest
 from dhs.io import compact
 from dhs.io.datasets import data_files, read_dataset, shard_done
 from dhs.stages import compact as stage
-from tests.report import synth
+from tests import synth4c as synth
 
 
 def _dataset(tmp_path, n_shards=12):
@@ -88,7 +88,7 @@ def test_compaction_refuses_an_unfinished_dataset(tmp_path):
 
 
 def test_stage_4p5_compacts_the_4c_datasets(data_root, ctx):
-    from tests.report.conftest import write_experiment
+    from tests.synth4c import write_experiment
 
     exp = write_experiment(data_root, synth.metrics_frame(n_per=3), stage="4p5",
                            extra=["compact.target_file_mb=64"])

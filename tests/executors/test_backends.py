@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.exec.backends import BACKENDS, digest, run_on_backends
+from tests.executors.backends import BACKENDS, digest, run_on_backends
 from dhs.config import schema as _registers_schemas  # noqa: F401
 from dhs.executors import run_shards
 from dhs.executors.synthetic import make_shards, shard_fn

@@ -10,8 +10,8 @@ import pytest
 
 from dhs import layout
 from dhs.stages import validate
-from tests.report import synth
-from tests.report.conftest import write_experiment
+from tests import synth4c as synth
+from tests.synth4c import write_experiment
 
 
 def _run(exp, ctx):

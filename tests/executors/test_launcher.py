@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.exec.emr_helpers import clusters_of, emr_overrides, finishing
+from tests.executors.emr_helpers import clusters_of, emr_overrides, finishing
 
 ROOT = Path(__file__).resolve().parents[2]
 DHS = str(Path(sys.executable).parent / "dhs")
@@ -26,7 +26,7 @@ def test_hydra_launcher_suites_pass(tmp_path):
     """LauncherTestSuite + IntegrationTestSuite (mode=local), found by Hydra's namespace scan."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "launchers")}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests/exec/launcher_suite_impl.py"), "-q",
+        [sys.executable, "-m", "pytest", str(ROOT / "tests/executors/launcher_suite_impl.py"), "-q",
          "-p", "no:cacheprovider", "-p", "no:xdist", f"--basetemp={tmp_path / 'suite'}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     tail = proc.stdout[-4000:] + proc.stderr[-2000:]

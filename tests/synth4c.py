@@ -1,16 +1,23 @@
-"""Synthetic 4c outputs (metrics and stamps datasets, COSMOS bank) with the real schemas."""
+"""Synthetic 4c outputs (metrics and stamps datasets, COSMOS bank) with the real schemas, and the
+fixtures of the tests that read them (4d, 4p5, validate, stamps)."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
+from dhs import layout
+from dhs.context import make_context
 from dhs.io.datasets import mark_success, write_shard
 from dhs.schema import MANIFEST, arrow_schema, metrics_columns, stamp_columns
+from tests.helpers import compose_config
 
 EXP = "debug_stamp16_bandsgrz_gridgrid_small"
 BANDS = ["g", "r", "z"]
@@ -129,3 +136,44 @@ def stamps_table(df: pd.DataFrame, size: int = 16, bands: int = 3, seed: int = 5
     t = pa.table({f.name: pa.array(data[f.name], f.type) if not isinstance(data[f.name], pa.Array)
                   else data[f.name] for f in schema}, schema=schema)
     return t.append_column("region_split", pa.array(df["region_split"].tolist(), pa.string()))
+
+
+
+@dataclass
+class Experiment:
+    cfg: Any
+    frame: pd.DataFrame
+    metrics: str
+    stamps: str
+    bank: str
+
+
+def experiment_cfg(data_root, bank, stage: str, extra: list[str] | None = None):
+    return compose_config([f"stage={stage}", f"paths.data_root={data_root}", f"experiment_id={EXP}",
+                           "source=cosmos", f"paths.cosmos_bank={bank}", *(extra or [])])
+
+
+def write_experiment(data_root, frame: pd.DataFrame, stage: str = "4d", extra: list[str] | None = None,
+                     stamps: Any = None) -> Experiment:
+    bank = str(make_bank(data_root / "bank.h5"))
+    cfg = experiment_cfg(data_root, bank, stage, extra)
+    metrics = layout.metrics_dir(cfg, EXP)
+    write_dataset(metrics_table(frame), metrics)
+    sdir = layout.stamps_dir(cfg, EXP)
+    write_dataset(stamps if stamps is not None else stamps_table(frame), sdir, n_shards=6)
+    return Experiment(cfg, frame, metrics, sdir, bank)
+
+
+@pytest.fixture
+def frame():
+    return metrics_frame()
+
+
+@pytest.fixture
+def experiment(data_root, frame):
+    return write_experiment(data_root, frame)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return make_context(tmp_path / "run")

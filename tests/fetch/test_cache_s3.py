@@ -18,8 +18,8 @@ from dhs.fetch import blacklist
 from dhs.fetch import remote
 from dhs.stages import cache as stage
 from dhs.survey.files import brick_files, coadd_relpath
-from tests.cache.fixtures import write_brick, write_bricks_manifest
-from tests.conftest import compose_config
+from tests.fetch.fixtures import write_brick, write_bricks_manifest
+from tests.helpers import compose_config
 from tests.s3_server import configure_storage, moto_server, storage_overrides
 from tests.servers import http_server
 

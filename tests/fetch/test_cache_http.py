@@ -19,8 +19,8 @@ from dhs.context import make_context
 from dhs.fetch import blacklist
 from dhs.stages import cache as stage
 from dhs.survey.files import brick_files, coadd_relpath
-from tests.cache.fixtures import write_brick, write_bricks_manifest
-from tests.conftest import compose_config
+from tests.fetch.fixtures import write_brick, write_bricks_manifest
+from tests.helpers import compose_config
 from tests.servers import Faults, http_server
 
 GOOD = ["0100p010", "0101p010", "0102p010", "0103p010"]

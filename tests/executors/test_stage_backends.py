@@ -6,8 +6,8 @@ import pytest
 
 from dhs.context import make_context
 from dhs.stages import load
-from tests.exec.backends import run_on_backends
-from tests.inject.conftest import DEBUG_64, SMALL_SURVEY, run_stage
+from tests.executors.backends import run_on_backends
+from tests.helpers import DEBUG_64, SMALL_SURVEY, run_stage
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
