@@ -81,12 +81,13 @@ def run_once(workload: str, over: list[str], backend: list[str], run: str) -> No
         run_stage([*over, *backend, f"inject.run_name={run}"])
         return
     from dhs.executors import run_shards
-    from dhs.executors.synthetic import make_shards
+    from dhs.executors.synthetic import make_shards, shard_fn
+    from dhs.stages.settings import executor_settings
 
     cfg = compose([*over, *backend])
     shards = make_shards(f"{cfg.paths.data_root}/synthetic/{run}", int(cfg.bench_shards),
                          rows=int(cfg.bench_rows), work=200)
-    run_shards(__import__("dhs.executors.synthetic", fromlist=["x"]).shard_fn, shards, cfg, desc=run)
+    run_shards(shard_fn, shards, None, executor_settings(cfg), desc=run)
 
 
 def _burn_python(n: int) -> float:

@@ -26,12 +26,12 @@ from typing import Iterator
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from dhs.io import remote  # noqa: E402
+from dhs.fetch import remote  # noqa: E402
 from dhs.fetch.coadd_cache import CacheSettings, fill_cache  # noqa: E402
 from dhs.fetch.download import FetchSettings  # noqa: E402
 from dhs.fetch.retry import RetryPolicy  # noqa: E402
 from dhs.survey.files import brick_files, coadd_relpath  # noqa: E402
-from tests.cache.fixtures import write_brick  # noqa: E402
+from tests.fetch.fixtures import write_brick  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -51,14 +51,10 @@ KINDS = ("image", "invvar", "maskbits", "psfsize")
 BANDS = ("g", "r", "z")
 
 
-def _cfg(base: str, block: int):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.create({
-        "cache": {"mode": "none", "retries": 3, "backoff_s": 0.05, "timeout_s": 30.0,
-                  "threads": 4, "lru_files": 16, "range_block_bytes": block},
-        "survey": {"base_url": base}, "paths": {"cache_root": "unused"},
-    })
+def _cfg(base: str, block: int) -> remote.SurveyAccess:
+    fetch = FetchSettings(RetryPolicy(retries=3, backoff_s=0.05), timeout_s=30.0, pool=4)
+    return remote.SurveyAccess(cache_mode="none", cache_root="unused", base_url=base, fetch=fetch,
+                               range_block_bytes=block, lru_files=16)
 
 
 def _stamp_positions(n: int, size: int, stamp: int = 64) -> list[tuple[int, int]]:

@@ -52,14 +52,17 @@ def run_stage(cfg: DictConfig, ctx: Any) -> dict:
     """Validate ``cfg`` and run its stage (or submit it to EMR with cluster=emr)."""
     from dhs import stages
     from dhs.io import storage
+    from dhs.stages.settings import storage_settings
 
     dhs_config.check(cfg)
-    storage.configure_from(cfg)
+    storage.configure_from(storage_settings(cfg))
     name = cfg.stage.name
     if cfg.cluster.name == "emr" and name != "plan":
         from dhs.executors.emr.submit import submit
+        from dhs.provenance import resolved_config
+        from dhs.stages.settings import emr_settings
 
-        return submit(cfg, ctx, list(ctx.overrides))
+        return submit(emr_settings(cfg), resolved_config(cfg), list(ctx.overrides), ctx.console)
     return stages.load(name).run(cfg, ctx)
 
 

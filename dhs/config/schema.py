@@ -57,7 +57,7 @@ class PsfConfig:
     name: str = "moffat"
     beta: float = 3.5
     default_fwhm_arcsec: float = 1.3
-    kernel_fwhm_multiple: float = 4.0
+    kernel_fwhm_multiple: float = 5.0
     max_kernel_pix: int = 63
 
 
@@ -136,7 +136,6 @@ class SurveyConfig:
     base_url: str = "${paths.data_root}/mock_survey/coadd"
     cutout_url: str = "https://www.legacysurvey.org/viewer/fits-cutout"
     cutout_layer: str = "ls-dr10-south"
-    cutout_pixscale: float = 0.262
     tables_root: str = "${paths.data_root}/mock_survey/tables"
     pixscale_arcsec: float = 0.262
     brick_size_pix: int = 3600

@@ -1,17 +1,37 @@
 """Task executors: one interface, joblib and Spark backends.
 
-A stage hands over deterministic shards (picklable, usually small dicts) and a shard function
-``fn(shard, cfg) -> dict`` defined at module level; the executor runs it on every shard and
-returns the summaries in shard order, whatever the backend or the number of workers. The shard
-function writes its own output through ``dhs.io`` (atomic per shard) and returns counts only.
+A stage hands over deterministic shards (picklable, usually small dicts), a shard function
+``fn(shard, settings) -> dict`` defined at module level and the stage's frozen settings object
+(small, picklable; never the config); the executor runs ``fn`` on every shard and returns the
+summaries in shard order, whatever the backend or the number of workers. The shard function
+writes its own output through ``dhs.io`` (atomic per shard) and returns counts only. Workers
+configure storage from ``ExecutorSettings.storage`` before their shards run.
 """
 
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-ShardFn = Callable[[Any, dict], dict]
+from dhs.errors import DhsError
+from dhs.io.storage import StorageSettings
+
+ShardFn = Callable[[Any, Any], dict]
+BACKENDS = ("local", "spark_local", "emr")
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where shards run: ``backend`` 'local' (joblib, ``n_jobs`` workers, -1 = all cores),
+    'spark_local' or 'emr' (PySpark with ``spark_master`` and extra ``spark_conf`` pairs);
+    ``storage`` configures every worker's object store."""
+
+    backend: str = "local"
+    n_jobs: int = -1
+    spark_master: str = "local[*]"
+    spark_conf: tuple[tuple[str, str], ...] = ()
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 class ShardError(RuntimeError):
@@ -19,35 +39,38 @@ class ShardError(RuntimeError):
     the first failed shard and carries its worker's traceback."""
 
 
-def run_shards(fn: ShardFn, shards: Sequence[Any], cfg: Any, *, desc: str = "shards",
-               console: Any = None) -> list[dict]:
-    """Run ``fn`` on every shard with the backend named by ``cfg.cluster.name``.
+class ShardInputError(DhsError):
+    """A shard function raised an error the user can fix (a ``DhsError``); every other shard
+    ran first. The message is the worker's, with the shard named."""
 
-    Every shard runs even when some fail; then ShardError names the first failure.
+
+def run_shards(fn: ShardFn, shards: Sequence[Any], settings: Any, executor: ExecutorSettings, *,
+               desc: str = "shards", console: Any = None) -> list[dict]:
+    """Run ``fn(shard, settings)`` on every shard with the backend of ``executor``.
+
+    Every shard runs even when some fail; then ShardInputError (a user error) or ShardError
+    (a bug, with the worker's traceback) names the first failure.
     """
-    from omegaconf import OmegaConf
-
-    plain = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
-    name = plain["cluster"]["name"]
     if not shards:
         return []
-    shards = [compact(s) for s in shards]
-    if name == "local":
+    shards = [detach_tables(s) for s in shards]
+    if executor.backend == "local":
         from dhs.executors.local import run_local
 
-        return run_local(fn, shards, plain, desc=desc, console=console)
-    if name in ("spark_local", "emr"):
+        return run_local(fn, shards, settings, executor, desc=desc, console=console)
+    if executor.backend in ("spark_local", "emr"):
         from dhs.executors.spark import run_spark
 
-        return run_spark(fn, shards, plain, desc=desc, console=console)
-    raise ValueError(f"cluster.name={name!r}: unknown backend; expected local, spark_local or emr")
+        return run_spark(fn, shards, settings, executor, desc=desc, console=console)
+    raise ValueError(f"cluster.name={executor.backend!r}: unknown backend; expected "
+                     + ", ".join(BACKENDS))
 
 
-def compact(obj: Any) -> Any:
+def detach_tables(obj: Any) -> Any:
     """``obj`` with every pyarrow Table/RecordBatch (in dicts, lists, tuples) copied to its own
     buffers. Shards travel to workers by pickle, and a pickled pyarrow slice carries its whole
     parent table: a shard of 100 rows cut from a 1e5-row manifest would ship all 1e5 rows.
-    Every backend gets the compacted shards, so every backend sees the same data layout.
+    Every backend gets the detached shards, so every backend sees the same data layout.
     """
     import numpy as np
     import pyarrow as pa
@@ -55,20 +78,20 @@ def compact(obj: Any) -> Any:
     if isinstance(obj, (pa.Table, pa.RecordBatch)):
         return obj.take(pa.array(np.arange(obj.num_rows, dtype=np.int64)))
     if isinstance(obj, dict):
-        return {k: compact(v) for k, v in obj.items()}
+        return {k: detach_tables(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        items = [compact(v) for v in obj]
+        items = [detach_tables(v) for v in obj]
         return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
     return obj
 
 
-def guarded(fn: ShardFn, shard: Any, cfg: dict) -> dict:
-    """Worker side: ``fn(shard, cfg)`` as {ok, result} or {ok: False, error, traceback}."""
+def guarded(fn: ShardFn, shard: Any, settings: Any) -> dict:
+    """Worker side: ``fn(shard, settings)`` as {ok, result} or {ok: False, error, traceback}."""
     try:
-        return {"ok": True, "result": fn(shard, cfg)}
+        return {"ok": True, "result": fn(shard, settings)}
     except Exception as exc:  # reported by unwrap with the shard it belongs to
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc()}
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "message": str(exc),
+                "user_error": isinstance(exc, DhsError), "traceback": traceback.format_exc()}
 
 
 def describe(shard: Any, limit: int = 200) -> str:
@@ -80,12 +103,13 @@ def describe(shard: Any, limit: int = 200) -> str:
 
 
 def unwrap(shards: Sequence[Any], outcomes: Sequence[dict]) -> list[dict]:
-    """Driver side: the summaries in shard order, or ShardError naming the first failure."""
+    """Driver side: the summaries in shard order, or an error naming the first failure."""
     failed = [i for i, o in enumerate(outcomes) if not o["ok"]]
     if failed:
         first = outcomes[failed[0]]
-        raise ShardError(
-            f"{len(failed)} of {len(shards)} shards failed (the others ran); first: shard "
-            f"#{failed[0]} {describe(shards[failed[0]])}: {first['error']}\n"
-            f"--- worker traceback ---\n{first['traceback']}")
+        where = f"{len(failed)} of {len(shards)} shards failed (the others ran); first: shard " \
+                f"#{failed[0]} {describe(shards[failed[0]])}"
+        if first.get("user_error"):
+            raise ShardInputError(f"{first['message']} ({where})")
+        raise ShardError(f"{where}: {first['error']}\n--- worker traceback ---\n{first['traceback']}")
     return [o["result"] for o in outcomes]

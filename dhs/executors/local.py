@@ -6,6 +6,7 @@ import os
 from typing import Any, Sequence
 
 from dhs.console import progress
+from dhs.io.storage import StorageSettings
 
 
 def resolve_n_jobs(n_jobs: int) -> int:
@@ -16,31 +17,34 @@ def resolve_n_jobs(n_jobs: int) -> int:
     return min(int(n_jobs), cores)
 
 
-def _call(fn: Any, shard: Any, cfg: dict) -> dict:
+def _call(fn: Any, shard: Any, settings: Any, storage_settings: StorageSettings) -> dict:
     from dhs.executors import guarded
     from dhs.io import storage
 
-    storage.configure_from(cfg)
-    return guarded(fn, shard, cfg)
+    storage.configure_from(storage_settings)
+    return guarded(fn, shard, settings)
 
 
-def run_local(fn: Any, shards: Sequence[Any], cfg: dict, *, desc: str, console: Any = None) -> list[dict]:
-    """Run every shard (in shard order); summaries in shard order, ShardError if any failed."""
+def run_local(fn: Any, shards: Sequence[Any], settings: Any, executor: Any, *, desc: str,
+              console: Any = None) -> list[dict]:
+    """Run every shard (in shard order); summaries in shard order, ShardError if any failed.
+    ``executor`` is a ``dhs.executors.ExecutorSettings``."""
     from dhs.executors import unwrap
 
-    n_jobs = min(resolve_n_jobs(cfg["cluster"].get("n_jobs", -1)), len(shards))
+    n_jobs = min(resolve_n_jobs(executor.n_jobs), len(shards))
+    st = executor.storage
     outcomes: list[dict] = []
     with progress(console) as bar:
         task = bar.add_task(desc, total=len(shards))
         if n_jobs == 1:
             for shard in shards:
-                outcomes.append(_call(fn, shard, cfg))
+                outcomes.append(_call(fn, shard, settings, st))
                 bar.advance(task)
         else:
             from joblib import Parallel, delayed
 
             par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
-            for res in par(delayed(_call)(fn, shard, cfg) for shard in shards):
+            for res in par(delayed(_call)(fn, shard, settings, st) for shard in shards):
                 outcomes.append(res)
                 bar.advance(task)
     return unwrap(shards, outcomes)

@@ -14,8 +14,9 @@ import threading
 import uuid
 from typing import Any, Iterator, Sequence
 
-from dhs.executors import ShardError, unwrap
 from dhs.console import progress
+from dhs.executors import ExecutorSettings, ShardError, unwrap
+from dhs.io.storage import StorageSettings
 
 #: Settings for local mode (``local[...]``): no UI, few shuffle partitions, loopback only.
 LOCAL_CONF: dict[str, str] = {
@@ -54,12 +55,11 @@ def prepare_environment(master: str) -> None:
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
-def get_session(cfg: dict) -> Any:
-    """The process's SparkSession (created once with the cluster's master and spark_conf)."""
+def get_session(executor: ExecutorSettings) -> Any:
+    """The process's SparkSession (created once with the executor's master and spark_conf)."""
     from pyspark.sql import SparkSession
 
-    cluster = cfg["cluster"]
-    master = str(cluster.get("spark_master") or "local[*]")
+    master = str(executor.spark_master or "local[*]")
     prepare_environment(master)
     from pyspark import SparkContext
 
@@ -67,7 +67,7 @@ def get_session(cfg: dict) -> Any:
         return SparkSession.builder.getOrCreate()
     builder = SparkSession.builder.appName("dhs").master(master)
     conf = dict(LOCAL_CONF) if is_local_master(master) else {}
-    conf.update({str(k): str(v) for k, v in (cluster.get("spark_conf") or {}).items()})
+    conf.update({str(k): str(v) for k, v in executor.spark_conf})
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
@@ -75,14 +75,15 @@ def get_session(cfg: dict) -> Any:
     return session
 
 
-def _partition(fn: Any, cfg: dict, items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, dict]]:
-    """Executor side: configure storage from the config, run every shard of the partition."""
+def _partition(fn: Any, settings: Any, storage_settings: StorageSettings,
+               items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, dict]]:
+    """Executor side: configure storage, run every shard of the partition."""
     from dhs.executors import guarded
     from dhs.io import storage
 
-    storage.configure_from(cfg)
+    storage.configure_from(storage_settings)
     for index, shard in items:  # errors come back as data: Spark's own error hides Python's
-        yield index, guarded(fn, shard, cfg)
+        yield index, guarded(fn, shard, settings)
     freeze_worker_heap()
 
 
@@ -140,17 +141,17 @@ def _completed_tasks(sc: Any, group: str) -> int:
     return done
 
 
-def run_spark(fn: Any, shards: Sequence[Any], cfg: dict, *, desc: str = "shards",
-              console: Any = None, poll_s: float = 0.2) -> list[dict]:
-    """Run ``fn(shard, cfg)`` on every shard as one Spark task each; summaries in shard order."""
+def run_spark(fn: Any, shards: Sequence[Any], settings: Any, executor: ExecutorSettings, *,
+              desc: str = "shards", console: Any = None, poll_s: float = 0.2) -> list[dict]:
+    """Run ``fn(shard, settings)`` on every shard as one Spark task each; summaries in shard order."""
     from functools import partial
 
     shards = list(shards)
     if not shards:
         return []
-    sc = get_session(cfg).sparkContext
+    sc = get_session(executor).sparkContext
     rdd = sc.parallelize(list(enumerate(shards)), numSlices=len(shards))
-    rdd = rdd.mapPartitions(partial(_partition, fn, cfg))
+    rdd = rdd.mapPartitions(partial(_partition, fn, settings, executor.storage))
     group = f"dhs-{uuid.uuid4().hex[:8]}"
     worker = _Collector(sc, rdd, group, desc)
     with progress(console) as bar:

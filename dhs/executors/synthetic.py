@@ -41,7 +41,7 @@ def _stamp(key: str, size: int, work: int) -> np.ndarray:
     return img.astype(np.float32)
 
 
-def shard_fn(shard: dict, cfg: dict) -> dict:
+def shard_fn(shard: dict, settings: object = None) -> dict:
     """Render and write one shard; returns {shard, rows, rows_by_split, flux_sum}."""
     from dhs.io.datasets import write_shard
 

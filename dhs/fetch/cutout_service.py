@@ -4,7 +4,7 @@ For campaigns too sparse to justify whole bricks, stage 4b asks the Legacy Surve
 cutout per unique target (ra, dec, stamp size, bandset) and stage 4c cuts its stamps from them:
 
     {survey.cutout_url}?ra=<deg>&dec=<deg>&size=<W>&layer=<survey.cutout_layer>
-        &pixscale=<survey.cutout_pixscale>&bands=<bandset>&invvar&maskbits
+        &pixscale=<survey.pixscale_arcsec>&bands=<bandset>&invvar&maskbits
 
 The answer is HDU0 float32 (n_bands, W, W) in nanomaggies in ``bands`` order (2-D for one band;
 header BANDS, TAN WCS with CRPIX = (W + 1) / 2), HDU1 the inverse variance (same shape) and HDU2
@@ -82,11 +82,13 @@ def _structure(data: bytes, expected_size: int | None, label: str) -> None:
     check_structure(io.BytesIO(data), len(data), expected_size, label, announced_by="the service")
 
 
-def parse_cutout(data: bytes, size: int, bands: str, label: str
+def parse_cutout(data: bytes, size: int, bands: str, label: str, pixscale: float | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(image (B, S, S) float32 nanomaggies, invvar (B, S, S) float32, maskbits (S, S) int32)
     of a service answer for a stamp of ``size`` = S pixels and ``bands``, cropped as in the
-    module doc. Raises ``WrongFileError`` naming ``label`` for a file of the wrong layout."""
+    module doc. Raises ``WrongFileError`` naming ``label`` for a file of the wrong layout and,
+    with ``pixscale`` (arcsec/pixel), ``dhs.survey.wcs.PixelScaleError`` when the header's WCS
+    has another pixel scale."""
     from astropy.io import fits
 
     w, nb = fetch_size(size), len(bands)
@@ -102,6 +104,16 @@ def parse_cutout(data: bytes, size: int, bands: str, label: str
                 raise WrongFileError(f"{label}: header BANDS={got!r}, expected {bands!r} "
                                      "(the bands= of the request)")
             arrays = [hdul[k].data for k in range(3)]
+            header = hdul[0].header
+    if pixscale is not None and "CTYPE1" in header:
+        from astropy.wcs import WCS
+
+        from dhs.survey.wcs import check_pixel_scale
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs = WCS(header, naxis=2)
+        check_pixel_scale(wcs, pixscale, label)
     for k, (what, want) in enumerate((("image", cube), ("invvar", cube), ("maskbits", (w, w)))):
         shape = None if arrays[k] is None else tuple(arrays[k].shape)
         if shape != want:
@@ -120,9 +132,10 @@ def check_cutout_bytes(data: bytes, t: Target, expected_size: int | None, label:
     parse_cutout(data, t.size, t.bands, label)
 
 
-def read_cutout(uri: str, size: int, bands: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_cutout(uri: str, size: int, bands: str, pixscale: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Arrays of a cached cutout (see ``parse_cutout``); ``FileNotFoundError`` when absent."""
-    return parse_cutout(storage.read_bytes(uri), size, bands, uri)
+    return parse_cutout(storage.read_bytes(uri), size, bands, uri, pixscale)
 
 
 # ----------------------------------------------------------------------------- cache records
@@ -182,7 +195,7 @@ def settings_from_cfg(cfg: Any) -> CutoutSettings:
 
     b = brick_settings(cfg)  # one definition of threads, retries, timeouts, force
     sv = cfg.survey
-    return CutoutSettings(str(sv.cutout_url), str(sv.cutout_layer), float(sv.cutout_pixscale),
+    return CutoutSettings(str(sv.cutout_url), str(sv.cutout_layer), float(sv.pixscale_arcsec),
                           b.cache_root, b.threads, b.fetch, b.redo)
 
 

@@ -1,6 +1,6 @@
 """Section reads of survey files for stage 4c, from the cache or straight from the source.
 
-``open_survey_file(cfg, brick, kind, band)`` returns an open, header-checked
+``open_survey_file(access, brick, kind, band)`` (``access``: a ``SurveyAccess``) returns an open, header-checked
 ``dhs.survey.astropy_reader.BrickFile`` whose ``.section(y0, y1, x0, x1)`` (and ``dhs.survey.windows.cutout``)
 decompress only the tiles a window touches and, through ``dhs.fetch.rangefile.RangeFile``, transfer
 only the bytes of those tiles (plus headers and the tile-descriptor table, once per open file).
@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from dhs.io import storage
-
 from dhs.fetch import rangefile
+from dhs.fetch.download import FetchSettings
 from dhs.fetch.retry import Missing, RetryPolicy
+from dhs.io import storage
 from dhs.survey.files import coadd_filename, coadd_url
 
 _LOCAL = threading.local()
@@ -41,13 +42,29 @@ class SurveyFileMissing(Missing):
     """The survey file is not where the config says (not cached, or absent at the source)."""
 
 
-def survey_file_uri(cfg: Any, brick: str, kind: str, band: str | None = None) -> str:
-    """Where stage 4c reads ``kind``/``band`` of ``brick`` under the current cache mode."""
-    from dhs import layout
+@dataclass(frozen=True)
+class SurveyAccess:
+    """Where and how stage 4c reads survey files.
 
-    if str(cfg.cache.mode) == "brick":
-        return storage.join(layout.cache_root(cfg), brick, coadd_filename(brick, kind, band))
-    return coadd_url(str(cfg.survey.base_url), brick, kind, band)
+    ``cache_mode`` 'brick': from ``cache_root`` (filled by stage 4b); 'none': from ``base_url``
+    (the survey's ``coadd/`` root). ``fetch``: retries, timeout (s) and connection pool of remote
+    reads; ``range_block_bytes``: block size of ranged reads; ``lru_files``: open files kept
+    per thread.
+    """
+
+    cache_mode: str
+    cache_root: str
+    base_url: str
+    fetch: FetchSettings = field(default_factory=lambda: FetchSettings(RetryPolicy()))
+    range_block_bytes: int = 32768
+    lru_files: int = 16
+
+
+def survey_file_uri(access: SurveyAccess, brick: str, kind: str, band: str | None = None) -> str:
+    """Where stage 4c reads ``kind``/``band`` of ``brick`` under the access's cache mode."""
+    if access.cache_mode == "brick":
+        return storage.join(access.cache_root, brick, coadd_filename(brick, kind, band))
+    return coadd_url(access.base_url, brick, kind, band)
 
 
 def _lru() -> OrderedDict:
@@ -61,8 +78,8 @@ def _count_io(nbytes: int, requests: int) -> None:
     rangefile._count(bytes=nbytes, requests=requests)
 
 
-def _missing_hint(cfg: Any) -> str:
-    if str(cfg.cache.mode) == "brick":
+def _missing_hint(access: SurveyAccess) -> str:
+    if access.cache_mode == "brick":
         return ("it is not in the coadd cache: run `dhs stage=4b` first, or read from the survey "
                 "with cache.mode=none")
     return "the survey has no such file (the brick may belong on the blacklist)"
@@ -85,20 +102,18 @@ def _open_local_fitsio(uri: str, brick: str, kind: str) -> Any:
     return bf
 
 
-def _open(cfg: Any, uri: str, brick: str, kind: str) -> Any:
+def _open(access: SurveyAccess, uri: str, brick: str, kind: str) -> Any:
     from dhs.survey.brickfile import open_brick_file
 
     fast = _open_local_fitsio(uri, brick, kind)
     if fast is not None:
         return fast
-    c = cfg.cache
-    policy = RetryPolicy(retries=int(c.retries), backoff_s=float(c.backoff_s))
+    f = access.fetch
     try:
-        rf = rangefile.open_range_file(uri, policy=policy, timeout_s=float(c.timeout_s),
-                                       block_size=int(c.get("range_block_bytes", 32768)),
-                                       pool=int(c.threads))
+        rf = rangefile.open_range_file(uri, policy=f.policy, timeout_s=f.timeout_s,
+                                       block_size=access.range_block_bytes, pool=f.pool)
     except (Missing, FileNotFoundError) as exc:
-        raise SurveyFileMissing(f"{uri}: {_missing_hint(cfg)}") from exc
+        raise SurveyFileMissing(f"{uri}: {_missing_hint(access)}") from exc
     try:
         bf = open_brick_file(rf, brick=brick, kind=kind, label=uri)
     except Exception:
@@ -115,32 +130,32 @@ def _close(bf: Any) -> None:
         rf.close()
 
 
-def open_survey_file(cfg: Any, brick: str, kind: str, band: str | None = None) -> Any:
+def open_survey_file(access: SurveyAccess, brick: str, kind: str, band: str | None = None) -> Any:
     """An open ``BrickFile`` for ``kind`` ('image', 'invvar', 'maskbits', 'psfsize', ...) and
     ``band`` of ``brick``, from this thread's LRU of open files. Do not close it yourself.
 
     Raises ``SurveyFileMissing`` (a ``FileNotFoundError``) when the file is absent and
     ``dhs.survey.fits_checks.BrickFileError`` when it is not the file it should be.
     """
-    uri = survey_file_uri(cfg, brick, kind, band)
+    uri = survey_file_uri(access, brick, kind, band)
     lru = _lru()
     bf = lru.get(uri)
     if bf is not None:
         lru.move_to_end(uri)
         return bf
-    bf = _open(cfg, uri, brick, kind)
+    bf = _open(access, uri, brick, kind)
     lru[uri] = bf
-    limit = max(int(cfg.cache.lru_files), 1)
+    limit = max(int(access.lru_files), 1)
     while len(lru) > limit:
         _, old = lru.popitem(last=False)
         _close(old)
     return bf
 
 
-def read_section(cfg: Any, brick: str, kind: str, band: str | None, y0: int, y1: int, x0: int,
-                 x1: int, ext: str | int | None = None) -> np.ndarray:
+def read_section(access: SurveyAccess, brick: str, kind: str, band: str | None, y0: int, y1: int,
+                 x0: int, x1: int, ext: str | int | None = None) -> np.ndarray:
     """Pixels [y0:y1, x0:x1] (0-based, inside the image) of one survey file, read by section."""
-    return open_survey_file(cfg, brick, kind, band).section(y0, y1, x0, x1, ext=ext)
+    return open_survey_file(access, brick, kind, band).section(y0, y1, x0, x1, ext=ext)
 
 
 def close_all() -> None:

@@ -8,33 +8,30 @@ outputs to metric columns. Conventions:
 - source fluxes: r = src_mag_r, g = r + src_gr, z = r - src_rz, i = r - src_rz / 2 (AB mag ->
   nanomaggies with zero point 22.5); Milky Way extinction is not applied (the lens magnitudes
   the offsets are drawn against are observed ones);
-- COSMOS template index = blake2b(task_id + cosmos_salt, 8 bytes, little endian) mod bank size;
+- COSMOS template index = blake2b(task_id + cosmos_salt, 8 bytes, little endian) mod bank size
+  (``dhs.draws.hash_str``);
+- pixels are ``InjectSettings.pixscale_arcsec`` (the survey's pixel scale) on a side;
 - the stored arc is ``stamp - cutout`` in float32, so the identity holds exactly.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 
+from dhs.draws import hash_str
 from dhs.inject import metrics as M
+from dhs.inject.settings import InjectSettings
 from dhs.physics.lens import LensBatch
 from dhs.physics.photometry import mag_to_nmgy
 from dhs.physics.render import render_batch, stamp_center_offset, warning_names
 from dhs.physics.source import SersicBatch, TemplateBatch
 
-PIXSCALE = 0.262
-
 
 def cosmos_index(task_ids: list[str], salt: str, n_sources: int) -> np.ndarray:
     """Template index per task: blake2b(task_id + salt) mod n_sources (the earlier system's rule)."""
-    out = np.empty(len(task_ids), dtype=np.int64)
-    for k, tid in enumerate(task_ids):
-        digest = hashlib.blake2b(f"{tid}{salt}".encode("utf-8"), digest_size=8).digest()
-        out[k] = int.from_bytes(digest, "little") % int(n_sources)
-    return out
+    return np.array([hash_str(f"{tid}{salt}") % int(n_sources) for tid in task_ids], dtype=np.int64)
 
 
 def source_mags(cols: dict[str, np.ndarray], bands: str) -> dict[str, np.ndarray]:
@@ -61,9 +58,9 @@ def choose_psf(psf_map: np.ndarray, cols: dict[str, np.ndarray], bands: str,
     return fwhm, where
 
 
-def _batches(cols: dict[str, np.ndarray], idx: np.ndarray, size: int, source_cfg: Any,
+def _batches(s: InjectSettings, cols: dict[str, np.ndarray], idx: np.ndarray, size: int,
              bank: Any, cosmos_idx: np.ndarray) -> tuple[LensBatch, Any]:
-    cx, cy = stamp_center_offset(size, PIXSCALE)
+    cx, cy = stamp_center_offset(size, s.pixscale_arcsec)
     e = np.asarray(cols["lens_e"], float)[idx]
     lens = LensBatch.from_q_phi(
         theta_E=np.asarray(cols["theta_e_arcsec"], float)[idx], q=(1 - e) / (1 + e),
@@ -72,32 +69,33 @@ def _batches(cols: dict[str, np.ndarray], idx: np.ndarray, size: int, source_cfg
     x = np.asarray(cols["src_x_arcsec"], float)[idx]
     y = np.asarray(cols["src_y_arcsec"], float)[idx]
     phi = np.asarray(cols["src_phi_rad"], float)[idx]
-    if source_cfg.name == "cosmos":
+    if s.source.kind == "cosmos":
         src = TemplateBatch(templates=bank.images[cosmos_idx[idx]], pixscale=bank.pixscale,
                             x=x, y=y, angle=phi)
     else:
         es = np.asarray(cols["src_e"], float)[idx]
         src = SersicBatch(R_sersic=np.asarray(cols["src_reff_arcsec"], float)[idx],
-                          n_sersic=np.full(len(idx), float(source_cfg.sersic_n)),
+                          n_sersic=np.full(len(idx), float(s.source.sersic_n)),
                           e1=es * np.cos(2 * phi), e2=es * np.sin(2 * phi), x=x, y=y)
     return lens, src
 
 
-def render_rows(cfg: Any, cols: dict[str, np.ndarray], idx: np.ndarray, fwhm: np.ndarray,
+def render_rows(s: InjectSettings, cols: dict[str, np.ndarray], idx: np.ndarray, fwhm: np.ndarray,
                 bands: str, size: int, bank: Any, cosmos_idx: np.ndarray) -> tuple[np.ndarray, dict]:
     """Render the arcs of rows ``idx``: (m, B, S, S) float32 and the renderer's metrics."""
-    lens, src = _batches(cols, idx, size, cfg.source, bank, cosmos_idx)
+    lens, src = _batches(s, cols, idx, size, bank, cosmos_idx)
     mags = source_mags(cols, bands)
     res = render_batch(
         lens, src, {b: mag_to_nmgy(mags[b][idx]) for b in bands},
-        {b: fwhm[idx, j] for j, b in enumerate(bands)}, psf_model=str(cfg.psf.name),
-        moffat_beta=float(cfg.psf.beta), stamp_size=size, pixscale=PIXSCALE,
-        supersample=int(cfg.inject.supersample) or None, dtype=np.float32)
+        {b: fwhm[idx, j] for j, b in enumerate(bands)}, psf_model=s.psf.model,
+        moffat_beta=s.psf.render_beta, stamp_size=size, pixscale=s.pixscale_arcsec,
+        supersample=int(s.supersample) or None, dtype=np.float32,
+        kernel_fwhm_multiple=s.psf.kernel_fwhm_multiple, max_kernel_pix=s.psf.max_kernel_pix)
     arcs = np.stack([res.images[b] for b in bands], axis=1)
     return arcs, res.metrics
 
 
-def render_isolating_bad_rows(cfg: Any, cols: dict, idx: np.ndarray, fwhm: np.ndarray, bands: str,
+def render_isolating_bad_rows(s: InjectSettings, cols: dict, idx: np.ndarray, fwhm: np.ndarray, bands: str,
                               size: int, bank: Any, cosmos_idx: np.ndarray, error: np.ndarray
                               ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Render rows ``idx``; if the batch fails, render row by row and mark bad rows 'bad_row'.
@@ -105,14 +103,14 @@ def render_isolating_bad_rows(cfg: Any, cols: dict, idx: np.ndarray, fwhm: np.nd
     Returns (arcs for idx, renderer metrics for idx, indices actually rendered).
     """
     try:
-        arcs, met = render_rows(cfg, cols, idx, fwhm, bands, size, bank, cosmos_idx)
+        arcs, met = render_rows(s, cols, idx, fwhm, bands, size, bank, cosmos_idx)
         return arcs, met, idx
     except (ValueError, FloatingPointError):
         pass
     good, parts, mets = [], [], []
     for k in idx:
         try:
-            a, m = render_rows(cfg, cols, np.array([k]), fwhm, bands, size, bank, cosmos_idx)
+            a, m = render_rows(s, cols, np.array([k]), fwhm, bands, size, bank, cosmos_idx)
         except (ValueError, FloatingPointError):
             error[k] = "bad_row"
             continue
@@ -125,13 +123,15 @@ def render_isolating_bad_rows(cfg: Any, cols: dict, idx: np.ndarray, fwhm: np.nd
     return np.concatenate(parts), met, np.asarray(good)
 
 
-def stamp_metrics(arc_r: np.ndarray, invvar_r: np.ndarray, maskbits: np.ndarray) -> dict[str, np.ndarray]:
-    """arc_snr, arc_snr_max, bad_pixel_frac, wise_brightmask_frac, lensed_hlr_arcsec per stamp."""
+def stamp_metrics(arc_r: np.ndarray, invvar_r: np.ndarray, maskbits: np.ndarray,
+                  pixscale: float) -> dict[str, np.ndarray]:
+    """arc_snr, arc_snr_max, bad_pixel_frac, wise_brightmask_frac, lensed_hlr_arcsec per stamp
+    (pixels of ``pixscale`` arcsec)."""
     good = M.good_pixels(invvar_r, maskbits)
     snr, snr_max = M.arc_snr(arc_r, invvar_r, good)
     bad, wise = M.fractions(invvar_r, maskbits)
     return {"arc_snr": snr, "arc_snr_max": snr_max, "bad_pixel_frac": bad,
-            "wise_brightmask_frac": wise, "lensed_hlr_arcsec": M.half_light_radius(arc_r, PIXSCALE)}
+            "wise_brightmask_frac": wise, "lensed_hlr_arcsec": M.half_light_radius(arc_r, pixscale)}
 
 
 def warnings_text(bits: np.ndarray) -> list[str]:

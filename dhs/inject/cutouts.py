@@ -6,7 +6,9 @@ nearest to (ra, dec) through the brick WCS (``floor(x + 0.5)``); it lands at arr
 computed once per brick from the r (or first) image. A stamp that does not fit inside the brick
 is an ``edge`` row. Files come from the coadd cache or straight from the source
 (``dhs.fetch.remote.open_survey_file``); a brick whose files cover many of its tasks is read whole
-once, otherwise each stamp is read by section (only the compressed tiles it touches).
+once, otherwise each stamp is read by section (only the compressed tiles it touches). The pixel
+scale of a brick's WCS must be ``InjectSettings.pixscale_arcsec`` (the survey's one pixel scale,
+also used to render the arcs): a mismatch raises ``dhs.survey.wcs.PixelScaleError``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from dhs.inject.settings import InjectSettings
 from dhs.survey.fits_checks import BrickFileError
+from dhs.survey.wcs import check_pixel_scale, nearest_pixel
 from dhs.survey.windows import window_bounds
-from dhs.survey.wcs import nearest_pixel
 
 #: Read a whole file instead of sections when the stamps would touch more than this fraction
 #: of its pixels (each section also decompresses the tiles around it). fitsio sections are
@@ -73,20 +76,24 @@ class _Reader:
         return self.bf.section(y0, y1, x0, x1)
 
 
-def cut_brick(cfg: Any, brick: str, ra: np.ndarray, dec: np.ndarray, bands: str, size: int) -> BrickStamps:
+def cut_brick(s: InjectSettings, brick: str, ra: np.ndarray, dec: np.ndarray, bands: str,
+              size: int) -> BrickStamps:
     """Cut the stamps of tasks at (ra, dec) (deg) in ``brick`` for every band of ``bands``.
 
     Row errors: 'missing_file' / 'corrupt_file' (all rows of the brick), 'edge', 'nan_pixels'.
     The psfsize maps are optional: a missing map leaves NaN (callers fall back).
     """
-    from dhs.fetch.remote import open_survey_file
+    from dhs.fetch.remote import open_survey_file, survey_file_uri
 
     n, nb = len(ra), len(bands)
     out = _empty(n, nb, size)
     if n == 0:
         return out
-    try:
-        ref = open_survey_file(cfg, brick, "image", "r" if "r" in bands else bands[0])
+    access = s.survey
+    ref_band = "r" if "r" in bands else bands[0]
+    try:  # a PixelScaleError is a configuration error: _error_code re-raises it
+        ref = open_survey_file(access, brick, "image", ref_band)
+        check_pixel_scale(ref.wcs, s.pixscale_arcsec, survey_file_uri(access, brick, "image", ref_band))
         ix, iy = nearest_pixel(ref.wcs, np.asarray(ra, float), np.asarray(dec, float))
         ix, iy = np.atleast_1d(ix).astype(int), np.atleast_1d(iy).astype(int)
         h, w = ref.shape
@@ -102,8 +109,8 @@ def cut_brick(cfg: Any, brick: str, ra: np.ndarray, dec: np.ndarray, bands: str,
         readers: dict[tuple[str, str | None], _Reader] = {}
         for b in bands:
             for kind in ("image", "invvar"):
-                readers[(kind, b)] = _Reader(open_survey_file(cfg, brick, kind, b), len(todo), size)
-        readers[("maskbits", None)] = _Reader(open_survey_file(cfg, brick, "maskbits"), len(todo), size)
+                readers[(kind, b)] = _Reader(open_survey_file(access, brick, kind, b), len(todo), size)
+        readers[("maskbits", None)] = _Reader(open_survey_file(access, brick, "maskbits"), len(todo), size)
         for k in todo:
             win = (y0[k], y1[k], x0[k], x1[k])
             for j, b in enumerate(bands):
@@ -118,7 +125,7 @@ def cut_brick(cfg: Any, brick: str, ra: np.ndarray, dec: np.ndarray, bands: str,
     out.error[inside & ~finite] = "nan_pixels"
     for j, b in enumerate(bands):
         try:
-            psf = open_survey_file(cfg, brick, "psfsize", b)
+            psf = open_survey_file(access, brick, "psfsize", b)
         except Exception as exc:  # noqa: BLE001 - the manifest value is the fallback
             out.notes.append(f"{brick}: psfsize-{b} unavailable ({type(exc).__name__})")
             continue
@@ -132,30 +139,29 @@ def cut_brick(cfg: Any, brick: str, ra: np.ndarray, dec: np.ndarray, bands: str,
     return out
 
 
-def cut_cutouts(cfg: Any, task_ids: Any, ra: np.ndarray, dec: np.ndarray, bands: str,
+def cut_cutouts(s: InjectSettings, task_ids: Any, ra: np.ndarray, dec: np.ndarray, bands: str,
                 size: int) -> BrickStamps:
     """Stamps of tasks at (ra, dec) (deg) from the cutout cache of ``survey.source=cutout_service``
     (``dhs.fetch.cutout_service``; one file per target, read once for the tasks that share it).
 
     Row errors: 'missing_file' (no cached cutout: 404 at the service or not fetched by stage 4b),
     'corrupt_file', 'nan_pixels'. The service has no psfsize maps: ``psf_map`` stays NaN and
-    stage 4c uses the manifest's psfsize_<band>.
+    stage 4c uses the manifest's psfsize_<band>. Cutouts are requested at the survey's pixel
+    scale; a cached cutout whose WCS says otherwise raises ``PixelScaleError``.
     """
-    from dhs import layout
     from dhs.fetch import cutout_service as cs
 
     n = len(ra)
     out = _empty(n, len(bands), size)
-    sv = cfg.survey
-    layer, pixscale = str(sv.cutout_layer), float(sv.cutout_pixscale)
-    root = layout.cache_root(cfg)
+    layer, pixscale = s.cutout_layer, s.pixscale_arcsec
+    root = s.survey.cache_root
     done: dict[str, tuple | str] = {}
     for k in range(n):
         key = cs.target_key(cs.Target(float(ra[k]), float(dec[k]), int(size), bands), layer, pixscale)
         if key not in done:
             uri = cs.cutout_uri(root, key)
             try:
-                done[key] = cs.read_cutout(uri, size, bands)
+                done[key] = cs.read_cutout(uri, size, bands, pixscale)
             except Exception as exc:  # noqa: BLE001 - classified, unexpected errors re-raised
                 done[key] = _error_code(exc)
                 hint = " (404 at the service, or run stage 4b)" if done[key] == "missing_file" else ""

@@ -1,7 +1,8 @@
 """One 4c shard: the tasks of a few bricks -> a stamps part and a metrics part, committed atomically.
 
-A shard is ``{"experiment_id", "shard_id", "rows": pyarrow.Table}`` (manifest rows sorted by
-brick). Each brick's files are opened once (per-worker LRU), stamps cut, arcs rendered and added,
+A shard is ``{"experiment_id", "shard_id", "rows": pyarrow.Table, "stamps_dir", "metrics_dir"}``
+(manifest rows sorted by brick, the two output datasets); the worker gets it with the stage's
+``InjectSettings``. Each brick's files are opened once (per-worker LRU), stamps cut, arcs rendered and added,
 metrics computed. Errors stay on their rows (``cutout_ok=0``, ``error_code``); the stamps part is
 written first and the metrics part last, so a shard is done when its metrics marker exists.
 """
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from dhs import layout, schema
+from dhs import schema
+from dhs.inject.settings import InjectSettings
 from dhs.io import datasets
 
 #: Parquet options of the stamps dataset: float arrays byte-stream-split (lossless, ~35% smaller
@@ -31,12 +33,12 @@ def _blacklist(uri: str) -> frozenset:
     return frozenset(bricks(uri))
 
 
-def _bank(cfg: Any) -> Any:
-    if cfg.source.name != "cosmos":
+def _bank(s: InjectSettings) -> Any:
+    if s.source.kind != "cosmos":
         return None
     from dhs.cosmos.bank import load_bank
 
-    return load_bank(str(cfg.source.bank_path))
+    return load_bank(str(s.source.bank_path))
 
 
 def _list_column(arr: np.ndarray, typ: pa.DataType) -> pa.Array:
@@ -45,7 +47,7 @@ def _list_column(arr: np.ndarray, typ: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=typ.value_type))
 
 
-def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple[dict, dict]:
+def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple[dict, dict]:
     """Metric columns and stamp arrays for all rows of a shard."""
     from dhs.inject import arcs as inj  # physics and FITS reading load in workers only
     from dhs.inject.cutouts import cut_brick, cut_cutouts
@@ -53,7 +55,7 @@ def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple
     n = rows.num_rows
     cols = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
     size, bands = int(cols["stamp_size"][0]), str(cols["bandset"][0])
-    nb, all_bands = len(bands), list(cfg.bands)
+    nb, all_bands = len(bands), list(s.bands)
     image = np.zeros((n, nb, size, size), np.float32)
     invvar = np.zeros_like(image)
     arcs = np.zeros_like(image)
@@ -63,31 +65,31 @@ def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple
     bricks = cols["brickname"]
     for brick in dict.fromkeys(bricks):
         idx = np.flatnonzero(bricks == brick)
-        if str(cfg.survey.source) == "cutout_service":  # one cached cutout per target, no blacklist
-            st = cut_cutouts(cfg, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], bands, size)
+        if s.survey_source == "cutout_service":  # one cached cutout per target, no blacklist
+            st = cut_cutouts(s, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], bands, size)
         elif brick in blacklist:
             error[idx] = "blacklisted_brick"
             continue
         else:
-            st = cut_brick(cfg, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
+            st = cut_brick(s, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
         image[idx], invvar[idx], maskbits[idx], psf_map[idx] = st.image, st.invvar, st.maskbits, st.psf_map
         error[idx] = st.error
-    fwhm, psf_src = inj.choose_psf(psf_map, cols, bands, float(cfg.psf.default_fwhm_arcsec))
+    fwhm, psf_src = inj.choose_psf(psf_map, cols, bands, s.psf.default_fwhm_arcsec)
     error[(error == "") & ~(np.isfinite(fwhm) & (fwhm > 0)).all(axis=1)] = "bad_psf"
     cos_idx = np.full(n, -1, np.int64)
     if bank is not None:
-        cos_idx = inj.cosmos_index([str(t) for t in cols["task_id"]], str(cfg.source.cosmos_salt), len(bank))
+        cos_idx = inj.cosmos_index([str(t) for t in cols["task_id"]], str(s.source.cosmos_salt), len(bank))
     is_ctrl = np.asarray(cols["is_control"]).astype(bool)
     cos_idx[is_ctrl] = -1
     todo = np.flatnonzero((error == "") & ~is_ctrl & (np.asarray(cols["theta_e_arcsec"], float) > 0))
     phys: dict[str, np.ndarray] = {}
     if todo.size:
-        rendered, met, done = inj.render_isolating_bad_rows(cfg, cols, todo, fwhm, bands, size, bank,
+        rendered, met, done = inj.render_isolating_bad_rows(s, cols, todo, fwhm, bands, size, bank,
                                                             cos_idx, error)
-        if float(cfg.inject.core_mask_radius) > 0:
+        if s.core_mask_radius_pix > 0:
             from dhs.inject.metrics import core_mask
 
-            rendered[:, :, core_mask(size, float(cfg.inject.core_mask_radius))] = 0.0
+            rendered[:, :, core_mask(size, s.core_mask_radius_pix)] = 0.0
         stamp = image[done] + rendered
         arcs[done] = stamp - image[done]
         image[done] = stamp
@@ -97,7 +99,7 @@ def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple
             phys[key] = full
     ok = error == ""
     r = bands.index("r") if "r" in bands else 0
-    sm = inj.stamp_metrics(arcs[:, r], invvar[:, r], maskbits)
+    sm = inj.stamp_metrics(arcs[:, r], invvar[:, r], maskbits, s.pixscale_arcsec)
     out: dict[str, Any] = {"cutout_ok": ok.astype(np.int32), "error_code": error.astype(str)}
     out.update({k: np.where(ok, v, np.nan) for k, v in sm.items()})
     for b in all_bands:
@@ -115,17 +117,17 @@ def _process(cfg: Any, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple
                                                           else 1.0, np.nan))
     bits = phys.get("physics_warnings", np.zeros(n, np.uint32))
     out["physics_warnings"] = np.array(inj.warnings_text(bits), dtype=object)
-    out["source_mode"] = np.full(n, str(cfg.source.name), dtype=object)
+    out["source_mode"] = np.full(n, s.source.kind, dtype=object)
     out["cosmos_index"] = cos_idx
     hlr = np.full(n, np.nan)
     if bank is not None:
         hlr[cos_idx >= 0] = np.asarray(bank.hlr_arcsec)[cos_idx[cos_idx >= 0]]
     out["cosmos_hlr_arcsec"] = hlr
-    out["core_mask_radius"] = np.full(n, float(cfg.inject.core_mask_radius))
-    out["supersample"] = np.full(n, int(cfg.inject.supersample) or 5, np.int32)
-    out["psf_model"] = np.full(n, str(cfg.psf.name), dtype=object)
-    out["moffat_beta"] = np.full(n, float(cfg.psf.beta) if cfg.psf.name == "moffat" else np.nan)
-    out["z_source"] = np.full(n, float(cfg.source.z_source))
+    out["core_mask_radius"] = np.full(n, s.core_mask_radius_pix)
+    out["supersample"] = np.full(n, s.supersample_recorded, np.int32)
+    out["psf_model"] = np.full(n, s.psf.model, dtype=object)
+    out["moffat_beta"] = np.full(n, float(s.psf.beta) if s.psf.beta is not None else np.nan)
+    out["z_source"] = np.full(n, s.source.z_source)
     finite = np.ones(n, bool)
     for key in ("arc_snr", "arc_snr_max", "bad_pixel_frac", "wise_brightmask_frac", "magnification"):
         finite &= np.isfinite(out[key])
@@ -153,25 +155,23 @@ def stamps_table(rows: pa.Table, out: dict, arrays: dict, save_arc: bool) -> pa.
     return table.append_column("region_split", rows.column("region_split"))
 
 
-def run_shard(shard: dict, cfg_dict: dict) -> dict:
+def run_shard(shard: dict, s: InjectSettings) -> dict:
     """Inject one shard and commit it; returns its counts (rows, errors, bytes, seconds)."""
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.create(cfg_dict)
-    exp, sid, rows = shard["experiment_id"], shard["shard_id"], shard["rows"]
-    mdir, sdir = layout.metrics_dir(cfg, exp), layout.stamps_dir(cfg, exp)
-    if datasets.shard_done(mdir, sid) and cfg.skip_if_exists and not cfg.force:
+    sid, rows = shard["shard_id"], shard["rows"]
+    mdir, sdir = shard["metrics_dir"], shard["stamps_dir"]
+    if s.skip_existing and datasets.shard_done(mdir, sid):
         return {"shard": sid, "skipped": True, "rows": rows.num_rows, "errors": {}, "bytes": 0, "seconds": 0.0}
     t0 = time.perf_counter()
-    blacklist = _blacklist(layout.blacklist_path(cfg))
-    out, arrays = _process(cfg, rows, _bank(cfg), blacklist)
+    blacklist = _blacklist(s.blacklist_path)
+    out, arrays = _process(s, rows, _bank(s), blacklist)
     nbytes = 0
-    if not cfg.metrics_only:
-        st = stamps_table(rows, out, arrays, bool(cfg.output.save_arc))
-        nbytes += datasets.write_shard(st, sdir, sid, compression=str(cfg.output.compression),
+    o = s.output
+    if not o.metrics_only:
+        st = stamps_table(rows, out, arrays, o.save_arc)
+        nbytes += datasets.write_shard(st, sdir, sid, compression=o.compression,
                                        parquet_options=STAMP_PARQUET, return_bytes=True)["bytes"]
-    mt = metrics_table(rows, out, list(cfg.bands))
-    nbytes += datasets.write_shard(mt, mdir, sid, compression=str(cfg.output.compression),
+    mt = metrics_table(rows, out, list(s.bands))
+    nbytes += datasets.write_shard(mt, mdir, sid, compression=o.compression,
                                    return_bytes=True)["bytes"]
     errors: dict[str, int] = {}
     for code in out["error_code"]:

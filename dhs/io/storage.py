@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from pyarrow import fs as pafs
@@ -18,15 +18,18 @@ from pyarrow import fs as pafs
 _S3_SCHEMES = ("s3://", "s3a://", "s3n://")
 
 
-@dataclass
-class S3Settings:
+@dataclass(frozen=True)
+class StorageSettings:
+    """Object-store settings of a process: S3 endpoint (e.g. a local S3 server), region and
+    credentials; None falls back to the AWS_* environment."""
+
     endpoint_url: Optional[str] = None
     region: Optional[str] = None
     access_key: Optional[str] = None
-    secret_key: Optional[str] = None
+    secret_key: Optional[str] = field(default=None, repr=False)
 
 
-_SETTINGS = S3Settings()
+_SETTINGS = StorageSettings()
 _S3FS: Optional[pafs.FileSystem] = None
 _LOCAL = pafs.LocalFileSystem()
 
@@ -34,19 +37,21 @@ _LOCAL = pafs.LocalFileSystem()
 def configure(endpoint_url: Optional[str] = None, region: Optional[str] = None,
               access_key: Optional[str] = None, secret_key: Optional[str] = None) -> None:
     """Set the process-wide S3 settings (None falls back to the AWS_* environment)."""
-    global _SETTINGS, _S3FS
-    _SETTINGS = S3Settings(endpoint_url, region, access_key, secret_key)
+    global _S3FS
     _S3FS = None
+    configure_from(StorageSettings(endpoint_url, region, access_key, secret_key))
 
 
-def configure_from(cfg: Any) -> None:
-    """Configure from a config's ``storage`` node (a DictConfig or dict)."""
-    st = cfg["storage"] if "storage" in cfg else {}
-    configure(st.get("s3_endpoint_url"), st.get("s3_region"),
-              st.get("aws_access_key_id"), st.get("aws_secret_access_key"))
+def configure_from(settings: StorageSettings) -> None:
+    """Make ``settings`` the process-wide S3 settings (workers call it before each shard; the
+    S3 filesystem is kept while the settings stay the same)."""
+    global _SETTINGS, _S3FS
+    if settings != _SETTINGS:
+        _S3FS = None
+    _SETTINGS = settings
 
 
-def settings() -> S3Settings:
+def settings() -> StorageSettings:
     return _SETTINGS
 
 

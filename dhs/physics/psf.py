@@ -1,9 +1,10 @@
 """Circular Moffat and Gaussian PSF kernels from a FWHM in arcsec.
 
 Kernels are sampled at pixel centres of an odd-sized square grid, normalized to unit
-sum, with half width ``ceil(KERNEL_RADIUS_FWHM * fwhm / pixscale)`` pixels (5 FWHM
-across), capped so the kernel never exceeds the stamp (at most ``N`` or ``N - 1``
-pixels for odd or even ``N``).
+sum, with half width ``ceil(fwhm_multiple / 2 * fwhm / pixscale)`` pixels (``fwhm_multiple``
+FWHM across, :data:`KERNEL_FWHM_MULTIPLE` = 5 by default), capped at ``max_pix`` pixels and
+so that the kernel never exceeds the stamp (at most ``N`` or ``N - 1`` pixels for odd or
+even ``N``).
 
 Moffat: ``(1 + r^2/alpha^2)^(-beta)``, ``alpha = fwhm / (2 sqrt(2^(1/beta) - 1))``.
 Gaussian: ``exp(-r^2 / (2 sigma^2))``, ``sigma = fwhm / (2 sqrt(2 ln 2))``.
@@ -15,7 +16,7 @@ import numpy as np
 
 from dhs.physics.validate import check_range
 
-KERNEL_RADIUS_FWHM = 2.5
+KERNEL_FWHM_MULTIPLE = 5.0
 MIN_KERNEL_SIZE = 3
 PSF_MODELS = ("moffat", "gaussian")
 
@@ -25,14 +26,33 @@ def max_kernel_size(stamp_size: int) -> int:
     return stamp_size if stamp_size % 2 else stamp_size - 1
 
 
-def kernel_size(fwhm: np.ndarray | float, pixscale: float, stamp_size: int) -> np.ndarray:
-    """Odd kernel size (pixels) for each FWHM (arcsec), capped at the stamp."""
+def kernel_cap(stamp_size: int, max_pix: int | None = None) -> int:
+    """Largest odd kernel size allowed: the stamp's (:func:`max_kernel_size`), and at most
+    ``max_pix`` pixels (rounded down to odd) when given."""
+    cap = max_kernel_size(stamp_size)
+    if max_pix is not None:
+        if int(max_pix) < 1:
+            raise ValueError(f"max_pix {max_pix}: must be a positive number of pixels")
+        cap = min(cap, max_kernel_size(int(max_pix)))
+    return cap
+
+
+def wanted_kernel_size(fwhm: np.ndarray | float, pixscale: float,
+                       fwhm_multiple: float = KERNEL_FWHM_MULTIPLE) -> np.ndarray:
+    """Odd kernel size (pixels) ``fwhm_multiple`` FWHM (arcsec) across, before any cap."""
     fwhm = np.atleast_1d(np.asarray(fwhm, dtype=np.float64))
     check_range("psf_fwhm", fwhm, lo=0.0, lo_open=True)
-    half = np.ceil(KERNEL_RADIUS_FWHM * fwhm / pixscale - 1e-9).astype(np.int64)
-    size = 2 * half + 1
-    return np.clip(size, min(MIN_KERNEL_SIZE, max_kernel_size(stamp_size)),
-                   max_kernel_size(stamp_size))
+    check_range("kernel_fwhm_multiple", np.atleast_1d(fwhm_multiple), lo=0.0, lo_open=True)
+    half = np.ceil(0.5 * fwhm_multiple * fwhm / pixscale - 1e-9).astype(np.int64)
+    return 2 * half + 1
+
+
+def kernel_size(fwhm: np.ndarray | float, pixscale: float, stamp_size: int,
+                fwhm_multiple: float = KERNEL_FWHM_MULTIPLE,
+                max_pix: int | None = None) -> np.ndarray:
+    """Odd kernel size (pixels) for each FWHM (arcsec), capped by :func:`kernel_cap`."""
+    cap = kernel_cap(stamp_size, max_pix)
+    return np.clip(wanted_kernel_size(fwhm, pixscale, fwhm_multiple), min(MIN_KERNEL_SIZE, cap), cap)
 
 
 def _profile(r2: np.ndarray, fwhm: np.ndarray, model: str, beta: float) -> np.ndarray:
@@ -53,18 +73,20 @@ def psf_kernel(
     beta: float = 3.5,
     size: int | None = None,
     stamp_size: int = 64,
+    fwhm_multiple: float = KERNEL_FWHM_MULTIPLE,
+    max_pix: int | None = None,
 ) -> np.ndarray:
     """Unit-sum odd kernel (size, size) for one FWHM (arcsec) at ``pixscale`` arcsec/pixel.
 
-    ``size`` defaults to :func:`kernel_size`; an explicit size is still capped by the
-    stamp and must be odd.
+    ``size`` defaults to :func:`kernel_size` (``fwhm_multiple``, ``max_pix``); an explicit
+    size is still capped by the stamp and must be odd.
     """
     check_range("psf_fwhm", np.atleast_1d(fwhm), lo=0.0, lo_open=True)
     check_range("pixscale", np.atleast_1d(pixscale), lo=0.0, lo_open=True)
     if model == "moffat":
         check_range("moffat_beta", np.atleast_1d(beta), lo=1.0, lo_open=True)
     if size is None:
-        size = int(kernel_size(fwhm, pixscale, stamp_size)[0])
+        size = int(kernel_size(fwhm, pixscale, stamp_size, fwhm_multiple, max_pix)[0])
     elif size % 2 == 0 or size < 1:
         raise ValueError(f"kernel size {size}: must be odd and positive")
     size = min(size, max_kernel_size(stamp_size))

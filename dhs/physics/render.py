@@ -44,7 +44,8 @@ import numpy as np
 import scipy.fft as sfft
 
 from dhs.physics.lens import LensBatch, image_position, local_lensing
-from dhs.physics.psf import PSF_MODELS, _profile, kernel_size, max_kernel_size
+from dhs.physics.psf import (KERNEL_FWHM_MULTIPLE, PSF_MODELS, _profile, kernel_cap, kernel_size,
+                             max_kernel_size, wanted_kernel_size)
 from dhs.physics.raytrace import SourceBatch, render_adaptive, render_uniform
 from dhs.physics.source import SersicBatch, TemplateBatch
 from dhs.physics.validate import check_range
@@ -148,14 +149,16 @@ def _kernel_spectra(fwhm: np.ndarray, size: np.ndarray, length: int, stamp_size:
 
 
 def _convolve(morph: dict[str, np.ndarray], fwhm: dict[str, np.ndarray], stamp_size: int,
-              pixscale: float, model: str, beta: float, dtype: np.dtype) -> dict[str, np.ndarray]:
+              pixscale: float, model: str, beta: float, dtype: np.dtype,
+              kernel: tuple[float, int | None] = (KERNEL_FWHM_MULTIPLE, None)) -> dict[str, np.ndarray]:
     """'same' convolution of each band's morphology with its kernel (zero padding).
 
     Periodic convolution on an L x L grid with ``L >= N + k//2`` equals the zero-padded
-    linear one on the N x N stamp (the wrapped tail never reaches the stamp).
+    linear one on the N x N stamp (the wrapped tail never reaches the stamp). ``kernel``:
+    (kernel width in FWHM, cap in pixels or None), see :func:`dhs.physics.psf.kernel_size`.
     """
     n = next(iter(morph.values())).shape[0]
-    sizes = {b: kernel_size(fwhm[b], pixscale, stamp_size) for b in fwhm}
+    sizes = {b: kernel_size(fwhm[b], pixscale, stamp_size, *kernel) for b in fwhm}
     kmax = np.max(np.stack(list(sizes.values())), axis=0)
     fft_len = np.array([sfft.next_fast_len(stamp_size + int(k) // 2, real=True) for k in kmax])
     out = {b: np.empty((n, stamp_size, stamp_size), dtype=dtype) for b in fwhm}
@@ -202,7 +205,7 @@ def _lens_metrics(lens: LensBatch, src: SourceBatch) -> dict[str, np.ndarray]:
 def _render_chunk(lens: LensBatch, sources: dict[str, SourceBatch], band_flux: dict,
                   psf_fwhm: dict, psf_model: str, beta: float, stamp_size: int,
                   pixscale: float, supersample: int, adaptive: bool,
-                  dtype: np.dtype, lensed: bool = True) -> tuple[dict, dict]:
+                  dtype: np.dtype, lensed: bool, kernel: tuple[float, int | None]) -> tuple[dict, dict]:
     n = len(lens)
     control = (lens.theta_E == 0) & lensed
     morph: dict[str, np.ndarray] = {}
@@ -217,7 +220,7 @@ def _render_chunk(lens: LensBatch, sources: dict[str, SourceBatch], band_flux: d
             m[control] = 0.0
             traced[id(src)] = (m, nss)
         morph[band] = traced[id(src)][0]
-    conv = _convolve(morph, psf_fwhm, stamp_size, pixscale, psf_model, beta, dtype)
+    conv = _convolve(morph, psf_fwhm, stamp_size, pixscale, psf_model, beta, dtype, kernel)
     images = {b: conv[b] * np.asarray(band_flux[b], dtype=np.float64)[:, None, None].astype(dtype)
               for b in band_flux}
     ref_band = "r" if "r" in sources else next(iter(sources))
@@ -242,8 +245,8 @@ def _render_chunk(lens: LensBatch, sources: dict[str, SourceBatch], band_flux: d
     warn |= np.where(edge_frac > 1e-3, WARNING_BITS["flux_at_stamp_edge"], 0).astype(np.uint32)
     capped = np.zeros(n, dtype=bool)
     for b in psf_fwhm:
-        want = 2 * np.ceil(2.5 * psf_fwhm[b] / pixscale - 1e-9) + 1
-        capped |= want > max_kernel_size(stamp_size)
+        want = wanted_kernel_size(psf_fwhm[b], pixscale, kernel[0])
+        capped |= want > kernel_cap(stamp_size, kernel[1])
     warn |= np.where(capped, WARNING_BITS["psf_kernel_capped"], 0).astype(np.uint32)
     for src in sources.values():
         if isinstance(src, SersicBatch):
@@ -270,6 +273,8 @@ def render_batch(
     supersample: int | None = None,
     adaptive: bool | None = None,
     dtype: type = np.float32,
+    kernel_fwhm_multiple: float = KERNEL_FWHM_MULTIPLE,
+    max_kernel_pix: int | None = None,
     _lensed: bool = True,
 ) -> RenderResult:
     """Render lensed arcs for ``n`` stamps.
@@ -279,7 +284,9 @@ def render_batch(
     flux in nanomaggies, shape (n,). psf_fwhm: band -> PSF FWHM in arcsec, shape (n,).
     supersample: None for the default (adaptive, factor :data:`DEFAULT_SUPERSAMPLE`), or
     a factor for uniform supersampling; ``adaptive=True`` applies the adaptive scheme
-    at an explicit factor. Returns a :class:`RenderResult` (nanomaggies per pixel).
+    at an explicit factor. PSF kernels are ``kernel_fwhm_multiple`` FWHM across, at most
+    ``max_kernel_pix`` pixels and the stamp (:func:`dhs.physics.psf.kernel_size`).
+    Returns a :class:`RenderResult` (nanomaggies per pixel).
     Pure: each stamp's output depends only on its own parameters.
     """
     if psf_model not in PSF_MODELS:
@@ -308,7 +315,7 @@ def render_batch(
         imgs, mets = _render_chunk(
             lens.take(idx), src_c, {b: flux[b][idx] for b in flux},
             {b: fwhm[b][idx] for b in fwhm}, psf_model, moffat_beta, stamp_size, pixscale,
-            factor, adaptive, dt, _lensed)
+            factor, adaptive, dt, _lensed, (float(kernel_fwhm_multiple), max_kernel_pix))
         for b in images:
             images[b][idx] = imgs[b]
         for k, v in mets.items():

@@ -2,7 +2,8 @@
 
 Tasks are grouped into deterministic shards of whole bricks (in brick order, about
 ``inject.shard_max_tasks`` tasks each; shard boundaries never depend on the number of workers),
-run through the configured executor, and committed shard by shard (see dhs.inject.shard).
+run through the configured executor with the stage's ``InjectSettings`` (built once here, see
+``dhs.stages.settings.inject_settings``), and committed shard by shard (see dhs.inject.shard).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dhs import layout
+from dhs.console import summary_table
 from dhs.executors import run_shards
+from dhs.inject.settings import InjectSettings
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.io import storage
-from dhs.console import summary_table
+from dhs.stages import settings as stage_settings
 
 
 def datasets_for(cfg: Any, exp: str) -> dict:
@@ -77,19 +80,28 @@ def make_shards(manifest: pa.Table, exp: str, max_tasks: int) -> list[dict]:
             for k, (a, b) in enumerate(shards)]
 
 
-def run_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
+def settings_record(cfg: Any) -> dict:
+    """The 4c settings as plain data, with the kernel size at the default FWHM per stamp size."""
+    sizes = tuple(int(s) for s in cfg.tier.stamp_sizes)
+    return stage_settings.inject_settings(cfg).record(sizes)
+
+
+def run_experiment(cfg: Any, ctx: Any, exp: str, s: InjectSettings) -> dict:
     mdir = layout.manifest_dir(cfg, exp)
     if not dio.is_complete(mdir):
         raise FileNotFoundError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
                                 f"run `dhs stage=4a tier={cfg.tier.name}` first")
     manifest = dio.read_dataset(mdir)
-    shards = make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))
+    sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
+    shards = [{**sh, "stamps_dir": sdir, "metrics_dir": metrics}
+              for sh in make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))]
     if cfg.force:  # redo everything: also drops files of an earlier compaction (4p5)
-        for d in (layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)):
+        for d in (sdir, metrics):
             if storage.exists(d):
                 storage.remove(d)
     t0 = time.perf_counter()
-    results = run_shards(run_shard, shards, cfg, desc=f"4c {exp}", console=ctx.console)
+    results = run_shards(run_shard, shards, s, stage_settings.executor_settings(cfg),
+                         desc=f"4c {exp}", console=ctx.console)
     wall = time.perf_counter() - t0
     errors: dict[str, int] = {}
     for r in results:
@@ -100,16 +112,19 @@ def run_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
     counts = {"rows": manifest.num_rows, "shards": len(shards), "shards_skipped": len(results) - len(done),
               "rows_injected_now": n_new, "errors": errors, "bytes_written": sum(r["bytes"] for r in done),
               "wall_s": round(wall, 3), "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
-    for d in (layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)):
-        if cfg.metrics_only and d == layout.stamps_dir(cfg, exp):
+    record = s.record((int(manifest.column("stamp_size")[0].as_py()),) if manifest.num_rows else ())
+    for d in (sdir, metrics):
+        if s.output.metrics_only and d == sdir:
             continue
         dio.mark_success(d, {"experiment_id": exp, **counts})
-        ctx.record_dataset(d, cfg, inputs={"manifest": mdir}, counts=counts)
+        ctx.record_dataset(d, cfg, inputs={"manifest": mdir}, counts=counts,
+                           extra={"inject_settings": record})
     return counts
 
 
 def run(cfg: Any, ctx: Any) -> dict:
-    summaries = {exp: run_experiment(cfg, ctx, exp) for exp in layout.experiment_ids(cfg)}
+    s = stage_settings.inject_settings(cfg)
+    summaries = {exp: run_experiment(cfg, ctx, exp, s) for exp in layout.experiment_ids(cfg)}
     rows = []
     for exp, c in summaries.items():
         errs = ", ".join(f"{k}: {v}" for k, v in sorted(c["errors"].items()) if k != "ok") or "none"

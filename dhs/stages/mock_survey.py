@@ -20,6 +20,7 @@ from typing import Any
 
 from dhs import layout
 from dhs.executors import run_shards
+from dhs.stages import settings as stage_settings
 from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.console import summary_table
@@ -36,7 +37,7 @@ def datasets(cfg: Any) -> dict:
             [storage.join(tables, f"{t}.parquet") for t in TABLES] + [storage.join(root, "_SUCCESS")]}
 
 
-def render_shard(shard: dict, cfg: dict) -> dict:
+def render_shard(shard: dict, _settings: None = None) -> dict:
     """Render one brick and write its 10 files; returns file count, bytes and object counts."""
     from dhs.mock_survey.plan import MOCK_BANDS  # astropy loads in workers only
 
@@ -87,7 +88,8 @@ def run(cfg: Any, ctx: Any) -> dict:
     plans = plan_survey(params)
     splits = region_splits(params)
     shards = [{"plan": p, "coadd": coadd} for p in plans]
-    results = run_shards(render_shard, shards, cfg, desc="mock_survey bricks", console=ctx.console)
+    results = run_shards(render_shard, shards, None, stage_settings.executor_settings(cfg),
+                         desc="mock_survey bricks", console=ctx.console)
 
     from dhs.mock_survey import tables as mock_tables
 
@@ -118,7 +120,8 @@ def run(cfg: Any, ctx: Any) -> dict:
     summary = {"stage": "mock_survey", "root": root, "config_hash": chash, "wall_s": wall, **counts}
     dsets.mark_success(root, {"config_hash": chash, "counts": counts})
     ctx.record_dataset(root, cfg, counts=counts, extra={"config_hash": chash,
-                                                        "brick_size_pix": params.brick_size_pix})
+                                                        "brick_size_pix": params.brick_size_pix,
+                                                        "pixscale_arcsec": params.pixscale})
     rows = {"bricks": counts["bricks"], "files written": counts["files"],
             "galaxies (parent catalog)": counts["galaxies"], "  of which is_v3_color_relaxed": counts["lrg_v3"],
             "stars (bright + PSF)": counts["stars"], "regions": counts["regions"],

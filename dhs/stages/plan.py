@@ -52,4 +52,34 @@ def run(cfg: Any, ctx: Any) -> dict:
             for uri in ds.get(kind, []):
                 table.add_row(name, kind, str(uri), _exists(str(uri)))
     ctx.console.print(table)
-    return {"stage": "plan", "datasets": plan}
+    settings = stage_settings(cfg)
+    for name, record in settings.items():
+        t = Table(title=f"dhs plan: stage {name} settings", title_justify="left")
+        t.add_column("setting")
+        t.add_column("value")
+        for key, value in _flat(record):
+            t.add_row(key, str(value))
+        ctx.console.print(t)
+    return {"stage": "plan", "datasets": plan, "settings": settings}
+
+
+def stage_settings(cfg: Any) -> dict[str, dict]:
+    """The settings objects of the stages that define ``settings_record(cfg)``, as plain data."""
+    out = {}
+    for name in stages.STAGE_MODULES:
+        if name in ("plan", "all") or not stages.available(name):
+            continue
+        mod = stages.load(name)
+        if hasattr(mod, "settings_record"):
+            out[name] = mod.settings_record(cfg)
+    return out
+
+
+def _flat(record: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in record.items():
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+            rows += _flat(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows

@@ -15,10 +15,18 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from dhs.errors import DhsError
 from dhs.survey.bricks import Brick, brick_from_name
+from dhs.survey.fits_checks import BrickFileError
 
 PIXSCALE_ARCSEC = 0.262
 DR10_BRICK_PIX = 3600
+#: Relative tolerance between a file's pixel scale and the configured one.
+PIXSCALE_RTOL = 1e-4
+
+
+class PixelScaleError(DhsError):
+    """A survey file's WCS pixel scale is not the configured ``survey.pixscale_arcsec``."""
 
 
 def brick_wcs_header(ra_c: float, dec_c: float, width: int = DR10_BRICK_PIX,
@@ -86,3 +94,23 @@ def primary_pixel_mask(brick: Brick, wcs: WCS, shape: tuple[int, int]) -> np.nda
     ra = np.mod(ra, 360.0)
     inside = (ra >= brick.ra1) & (ra < brick.ra2) & (dec >= brick.dec1) & (dec < brick.dec2)
     return inside.reshape(h, w)
+
+
+def pixel_scale_arcsec(wcs: WCS) -> float:
+    """Pixel scale (arcsec/pixel) of a celestial WCS: sqrt(|det CD|) in arcsec."""
+    return float(np.sqrt(abs(np.linalg.det(wcs.celestial.pixel_scale_matrix))) * 3600.0)
+
+
+def check_pixel_scale(wcs: WCS, expected_arcsec: float, label: str) -> None:
+    """Raise ``PixelScaleError`` naming ``label`` when the WCS's pixel scale is not
+    ``expected_arcsec`` (the configured ``survey.pixscale_arcsec``), ``BrickFileError`` when the
+    header has no celestial WCS."""
+    if not wcs.has_celestial:
+        raise BrickFileError(f"{label}: header has no celestial WCS (CTYPE/CD cards)")
+    got = pixel_scale_arcsec(wcs)
+    if not np.isclose(got, float(expected_arcsec), rtol=PIXSCALE_RTOL, atol=0.0):
+        raise PixelScaleError(
+            f"{label}: the file's WCS has {got:.6g} arcsec/pixel but survey.pixscale_arcsec="
+            f"{float(expected_arcsec):g}; set survey.pixscale_arcsec={got:.6g} for this survey "
+            "(or rebuild the mock survey with the configured pixel scale: "
+            "`dhs stage=mock_survey force=true`)")

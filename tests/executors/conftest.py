@@ -13,11 +13,12 @@ from tests.s3_server import MotoServer, moto_server
 @pytest.fixture(scope="session")
 def spark():
     """A local[2] SparkSession for the test process (run_shards reuses it: getOrCreate)."""
+    from dhs.executors import ExecutorSettings
     from dhs.executors.spark import get_session, stop_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = get_session({"cluster": {"spark_master": "local[2]",
-                                       "spark_conf": {"spark.dhs.check": "applied"}}})
+    session = get_session(ExecutorSettings("spark_local", spark_master="local[2]",
+                                           spark_conf=(("spark.dhs.check", "applied"),)))
     yield session
     stop_session()
 

@@ -6,9 +6,10 @@ import pytest
 
 from tests.executors.backends import BACKENDS, digest, run_on_backends
 from dhs.config import schema as _registers_schemas  # noqa: F401
-from dhs.executors import run_shards
+from dhs.executors import ExecutorSettings, run_shards
 from dhs.executors.synthetic import make_shards, shard_fn
 from dhs.io import datasets, storage
+from dhs.stages.settings import executor_settings, storage_settings
 
 pytestmark = pytest.mark.spark
 
@@ -17,7 +18,8 @@ N_SHARDS = 5
 
 def _toy_run(cfg):
     dataset = storage.join(str(cfg.paths.data_root), "toy")
-    return run_shards(shard_fn, make_shards(dataset, N_SHARDS, rows=12, work=2), cfg, desc="toy")
+    return run_shards(shard_fn, make_shards(dataset, N_SHARDS, rows=12, work=2), None,
+                      executor_settings(cfg), desc="toy")
 
 
 def test_backends_write_identical_bytes_and_summaries(spark, compose, tmp_path):
@@ -46,7 +48,7 @@ def test_one_session_one_job_one_task_per_shard(spark, compose, tmp_path):
     from dhs.executors import spark as spark_backend
 
     cfg = compose([f"paths.data_root={tmp_path}", *BACKENDS["spark_local2"]])
-    assert spark_backend.get_session({"cluster": {"spark_master": "local[*]"}}) is spark
+    assert spark_backend.get_session(ExecutorSettings("spark_local", spark_master="local[*]")) is spark
     conf = spark.sparkContext.getConf()
     assert conf.get("spark.ui.enabled") == "false" and conf.get("spark.dhs.check") == "applied"
     assert conf.get("spark.sql.shuffle.partitions") == "4"
@@ -80,7 +82,7 @@ def test_spark_executors_write_to_s3_configured_from_cfg(spark, compose, moto):
     for name in ("joblib1", "spark_local2"):
         cfg = compose([f"paths.data_root=s3a://{bucket}/{name}", *storage_overrides(moto),
                        *BACKENDS[name]])
-        storage.configure_from(cfg)
+        storage.configure_from(storage_settings(cfg))
         out[name] = (_toy_run(cfg), digest(f"s3://{bucket}/{name}"))
     assert out["spark_local2"][0] == out["joblib1"][0]
     assert out["spark_local2"][1] == out["joblib1"][1] and len(out["joblib1"][1]) > N_SHARDS
@@ -94,9 +96,9 @@ def test_a_failing_shard_is_named_and_the_others_still_commit(spark, compose, tm
     shards = make_shards(str(tmp_path / "bad"), 3, rows=2, work=1)
     shards[1]["rows"] = "many"
     with pytest.raises(ShardError, match=r"1 of 3 shards failed.*shard #1 .*'s0001'.*ValueError.*many"):
-        run_shards(shard_fn, shards, cfg)
+        run_shards(shard_fn, shards, None, executor_settings(cfg))
     assert datasets.committed_shards(str(tmp_path / "bad")) == ["s0000", "s0002"]
 
 
 def test_empty_shard_list_runs_nothing(compose):
-    assert run_shards(shard_fn, [], compose(["cluster=spark_local"])) == []
+    assert run_shards(shard_fn, [], None, executor_settings(compose(["cluster=spark_local"]))) == []

@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 from rich.console import Console
 
 from dhs.config import schema as dhs_config
@@ -18,6 +17,7 @@ from dhs.executors.emr import submit as dhs_emr
 from dhs.executors.emr import api as rq
 from dhs.executors.emr.bootstrap import bootstrap_script
 from dhs.io import storage
+from dhs.stages.settings import emr_settings
 from tests.executors.emr_helpers import clusters_of, emr_overrides, finish_steps, finishing
 from tests.s3_server import configure_storage
 
@@ -39,7 +39,8 @@ def test_step_arguments_are_a_list_and_keep_commas():
     assert sorted(dropped) == sorted(["cluster=emr", "cluster.emr.region=us-west-2",
                                       "cluster.dry_run=true", "storage.aws_secret_access_key=abc",
                                       "hydra/launcher=dhs_emr"])
-    emr = {"python": "python3.11", "deploy_mode": "cluster", "spark_submit_args": ["--num-executors", "4"]}
+    emr = rq.EmrSettings(python="python3.11", deploy_mode="cluster",
+                         spark_submit_args=("--num-executors", "4"))
     args = rq.spark_submit_args(emr, "s3://b/s/dhs_driver.py", kept)
     assert args[:5] == ["spark-submit", "--master", "yarn", "--deploy-mode", "cluster"]
     assert "spark.executorEnv.NUMBA_CACHE_DIR=/tmp/numba_cache" in args
@@ -52,13 +53,13 @@ def test_step_arguments_are_a_list_and_keep_commas():
 def test_missing_region_and_local_data_root_fail_before_any_work(compose):
     cfg = compose(["cluster=emr", "cluster.emr.staging_uri=s3://b/s", "paths.data_root=s3://b/d"])
     with pytest.raises(dhs_config.ConfigError, match=r"cluster\.emr\.region is not set"):
-        dhs_emr.submit(cfg, type("Ctx", (), {"console": quiet_console()})(), [])
+        emr_settings(cfg)
     cfg = compose(["cluster=emr", "cluster.emr.region=us-west-2", "cluster.emr.staging_uri=s3://b/s"])
     with pytest.raises(dhs_config.ConfigError, match=r"paths\.data_root='outputs/data' is a local path"):
-        dhs_emr.submit_jobs(cfg, [], quiet_console())
+        emr_settings(cfg)
     cfg = compose(["cluster=emr", "cluster.emr.region=us-west-2", "paths.data_root=s3://b/d"])
     with pytest.raises(dhs_config.ConfigError, match=r"cluster\.emr\.staging_uri"):
-        dhs_emr.submit_jobs(cfg, [], quiet_console())
+        emr_settings(cfg)
 
 
 def test_bootstrap_script_is_valid_bash_and_installs_the_wheel(tmp_path):
@@ -75,7 +76,7 @@ def test_dry_run_prints_the_requests_and_sends_nothing(moto, compose):
     region = "eu-west-3"
     overrides = emr_overrides(moto, region, bucket, "cluster.dry_run=true")
     console = quiet_console()
-    result = dhs_emr.submit(compose(overrides), type("Ctx", (), {"console": console})(), overrides)
+    result = dhs_emr.submit(emr_settings(compose(overrides)), {}, overrides, console)
     out = console.file.getvalue()
     assert result["dry_run"] and "run_job_flow" in result["requests"]
     assert '"Jar": "command-runner.jar"' in out and '"bands=[g,r,z]"' in out
@@ -94,7 +95,8 @@ def test_submit_creates_a_cluster_stages_files_and_reports_success(moto, compose
     configure_storage(moto)
     job = dhs_emr.Job("dhs #0 stage=4c", overrides, {"bands": ["g", "r", "z"]})
     console = quiet_console()
-    result = dhs_emr.submit_jobs(cfg, [job], console, sleep=finish_steps(moto, bucket, "COMPLETED"))
+    result = dhs_emr.submit_jobs(emr_settings(cfg), [job], console,
+                                 sleep=finish_steps(moto, bucket, "COMPLETED"))
     assert result["ok"] and result["created"] and not result["dry_run"]
     (step,) = result["steps"]
     assert step["state"] == "COMPLETED"
@@ -132,7 +134,7 @@ def test_submit_creates_a_cluster_stages_files_and_reports_success(moto, compose
     assert "hydra_plugins/__init__.py" not in names  # a namespace package, shared with others
     assert "pip install" in storage.read_text(f"{staging}/bootstrap.sh")
     assert "from dhs.cli import main" in storage.read_text(f"{staging}/dhs_driver.py")
-    assert yaml.safe_load(storage.read_text(f"{staging}/config/000.yaml")) == {"bands": ["g", "r", "z"]}
+    assert json.loads(storage.read_text(f"{staging}/config/000.json")) == {"bands": ["g", "r", "z"]}
 
 
 def test_reused_cluster_gets_steps_and_a_failed_step_reports_its_logs(moto, compose, wheel):
@@ -151,7 +153,7 @@ def test_reused_cluster_gets_steps_and_a_failed_step_reports_its_logs(moto, comp
             enumerate(["sersic", "cosmos"])]
     sleep = finish_steps(moto, bucket, "FAILED", "Step failed with exitCode 1")
     with pytest.raises(dhs_emr.EmrError) as err:
-        dhs_emr.submit_jobs(compose(overrides), jobs, quiet_console(), sleep=sleep)
+        dhs_emr.submit_jobs(emr_settings(compose(overrides)), jobs, quiet_console(), sleep=sleep)
     report = err.value.report
     assert report["cluster_id"] == cid and not report["created"] and not report["ok"]
     assert [s["state"] for s in report["steps"]] == ["FAILED", "FAILED"]

@@ -11,6 +11,7 @@ from dhs.context import make_context
 from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.stages import load
+from dhs.stages.settings import storage_settings
 from tests.helpers import compose_config
 from tests.s3_server import storage_overrides
 
@@ -22,7 +23,7 @@ SMALL = ["mock_survey.n_bricks=3", "mock_survey.brick_size_pix=260", "mock_surve
 
 def _run(overrides):
     cfg = compose_config(overrides)
-    storage.configure_from(cfg)
+    storage.configure_from(storage_settings(cfg))
     return load(cfg.stage.name).run(cfg, make_context())
 
 
@@ -34,7 +35,7 @@ def test_4a_4b_4c_4d_on_s3_match_a_local_run(moto, tmp_path):
         _run([f"stage={stage}", *local])
     # the same inputs uploaded to the bucket; every stage from 4a on reads and writes s3://
     remote = [f"paths.data_root=s3://{bucket}/data", *SMALL, *storage_overrides(moto)]
-    storage.configure_from(compose_config(remote))
+    storage.configure_from(storage_settings(compose_config(remote)))
     for sub in ("mock_survey", "cosmos_bank"):
         for f in storage.walk_files(str(tmp_path / "data" / sub)):
             rel = f[len(str(tmp_path / "data")) + 1:]

@@ -17,6 +17,7 @@ from dhs.io import storage
 from dhs.fetch import blacklist
 from dhs.fetch import remote
 from dhs.stages import cache as stage
+from dhs.stages.settings import survey_access
 from dhs.survey.files import brick_files, coadd_relpath
 from tests.fetch.fixtures import write_brick, write_bricks_manifest
 from tests.helpers import compose_config
@@ -114,7 +115,7 @@ def test_s3_source_to_local_cache_and_sections(tmp_path, s3):
                       make_context())
         remote.close_all()
         before = remote.io_counters()["bytes"]
-        got = remote.read_section(c, GOOD[0], "image", "r", 110, 174, 120, 184)
+        got = remote.read_section(survey_access(c), GOOD[0], "image", "r", 110, 174, 120, 184)
         np.testing.assert_array_equal(got, full[110:174, 120:184])
         moved = remote.io_counters()["bytes"] - before
         assert 0 < moved < size / 2, (mode, moved, size)  # one of 9 tiles

@@ -216,6 +216,7 @@ def _stamps(over: list[str]):
 
 def test_4c_from_cutouts_equals_the_brick_run(campaign):
     from dhs.inject.cutouts import cut_brick, cut_cutouts
+    from dhs.stages.settings import inject_settings
 
     # the brick run reads a copy of the survey without psfsize maps, so both runs take the PSF
     # from the manifest, render the same arcs and must agree bit for bit
@@ -244,7 +245,8 @@ def test_4c_from_cutouts_equals_the_brick_run(campaign):
     np.testing.assert_array_equal((cut["image"] - cut["arc"])[ok], (brk["image"] - brk["arc"])[ok])
     np.testing.assert_array_equal(met_c["arc_snr"].to_numpy()[ok], met_b["arc_snr"].to_numpy()[ok])
     # the same pixels straight from the two readers, row by row
-    cfg_c, cfg_b = compose_config(campaign["cut"]), compose_config([*campaign["base"], "cache.mode=none"])
+    cfg_c = inject_settings(compose_config(campaign["cut"]))
+    cfg_b = inject_settings(compose_config([*campaign["base"], "cache.mode=none"]))
     for brick in man["brickname"].unique():
         rows = np.flatnonzero((man["brickname"].to_numpy() == brick) & ok)
         a = cut_cutouts(cfg_c, ids_c[rows], man["ra"].to_numpy()[rows], man["dec"].to_numpy()[rows], BANDS, SIZE)

@@ -14,6 +14,7 @@ from dhs.fetch import remote
 from dhs.fetch.retry import RetryPolicy
 from dhs.survey.files import coadd_relpath
 from tests.fetch.fixtures import brick_hdus, write_brick
+from dhs.stages.settings import survey_access
 from tests.helpers import compose_config
 from tests.servers import Faults, http_server
 
@@ -32,9 +33,10 @@ def big_survey(tmp_path_factory):
 
 
 def _cfg(tmp_path, base, *extra):
-    return compose_config(["stage=4c", f"paths.data_root={tmp_path}", f"survey.base_url={base}",
-                           "cache.mode=none", "cache.backoff_s=0.01", "cache.timeout_s=2",
-                           *extra])
+    return survey_access(compose_config(["stage=4c", f"paths.data_root={tmp_path}",
+                                         f"survey.base_url={base}",
+                                         "cache.mode=none", "cache.backoff_s=0.01", "cache.timeout_s=2",
+                                         *extra]))
 
 
 def _check_windows(cfg, full, size):
@@ -88,7 +90,7 @@ def test_maskbits_extension_and_lru(tmp_path, big_survey):
 
 def test_missing_file_names_the_fix(tmp_path, big_survey):
     coadd, _path, _full = big_survey
-    cached = compose_config(["stage=4c", f"paths.data_root={tmp_path}"])
+    cached = survey_access(compose_config(["stage=4c", f"paths.data_root={tmp_path}"]))
     with pytest.raises(FileNotFoundError, match="not in the coadd cache.*stage=4b"):
         remote.open_survey_file(cached, BRICK, "image", "r")
     with pytest.raises(FileNotFoundError, match="no such file"):

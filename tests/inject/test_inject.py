@@ -53,12 +53,14 @@ def test_stamp_minus_cutout_is_the_arc_exactly(cosmos_run):
     img, arc = _arrays(stamps, "image", 3, size), _arrays(stamps, "arc", 3, size)
     # cut the same stamps without injection: a run where every theta_E is zero is a control run
     from dhs.inject.cutouts import cut_brick
+    from dhs.stages.settings import inject_settings
 
     t = stamps.to_pandas()
     met = metrics.to_pandas().set_index("task_id").loc[t["task_id"]]
     for brick in t["brickname"].unique()[:2]:
         rows = np.flatnonzero(t["brickname"].to_numpy() == brick)
-        cut = cut_brick(cfg, brick, met["ra"].to_numpy()[rows], met["dec"].to_numpy()[rows], "grz", size)
+        cut = cut_brick(inject_settings(cfg), brick, met["ra"].to_numpy()[rows], met["dec"].to_numpy()[rows],
+                        "grz", size)
         ok = cut.error == ""
         assert ok.any()
         diff = img[rows][ok] - cut.image[ok]

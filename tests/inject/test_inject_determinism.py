@@ -9,6 +9,7 @@ from dhs import layout
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.stages.inject import make_shards
+from dhs.stages.settings import inject_settings
 from tests.helpers import compose_config
 from tests.helpers import run_stage
 
@@ -48,14 +49,13 @@ def test_killed_run_resumes_to_the_same_output(runs):
     cfg = compose_config(over)
     exp = layout.experiment_ids(cfg)[0]
     manifest = dio.read_dataset(layout.manifest_dir(cfg, exp))
-    shards = make_shards(manifest, exp, 100)
+    dirs = {"stamps_dir": layout.stamps_dir(cfg, exp), "metrics_dir": layout.metrics_dir(cfg, exp)}
+    shards = [{**sh, **dirs} for sh in make_shards(manifest, exp, 100)]
     assert len(shards) >= 4
-    from omegaconf import OmegaConf
-
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    run_shard(shards[0], plain)  # finished before the kill
+    s = inject_settings(cfg)
+    run_shard(shards[0], s)  # finished before the kill
     # a shard killed mid-write: its stamps part exists, its metrics marker does not
-    run_shard(shards[1], plain)
+    run_shard(shards[1], s)
     dio.storage.remove(dio.storage.join(layout.metrics_dir(cfg, exp), "_shards", f"{shards[1]['shard_id']}.json"))
     summary = run_stage(over)
     assert summary["experiments"][exp]["shards_skipped"] == 1

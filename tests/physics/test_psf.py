@@ -36,3 +36,13 @@ def test_bad_fwhm_raises(bad: float) -> None:
         kernel_size(np.array([1.0, bad]), 0.262, 64)
     with pytest.raises(ValueError, match="psf_fwhm"):
         psf_kernel(bad, 0.262)
+
+
+def test_kernel_size_follows_fwhm_multiple_and_cap() -> None:
+    """Half width ceil(multiple / 2 * FWHM / pixel); a cap is rounded down to odd; the stamp caps too."""
+    sizes = kernel_size(np.array([1.3, 1.3]), 0.262, 96, fwhm_multiple=9.0)
+    assert list(sizes) == [47, 47]  # 4.5 * 1.3 / 0.262 = 22.3 -> 23 pixels each side
+    assert int(kernel_size(1.3, 0.262, 96)[0]) == 27  # the default, 5 FWHM across
+    assert int(kernel_size(1.3, 0.262, 96, 9.0, max_pix=20)[0]) == 19
+    assert int(kernel_size(1.3, 0.262, 16, 9.0, max_pix=63)[0]) == 15
+    assert psf_kernel(1.3, 0.262, stamp_size=96, fwhm_multiple=9.0).shape == (47, 47)

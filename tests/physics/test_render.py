@@ -245,3 +245,38 @@ def test_bad_render_parameters_raise() -> None:
     with pytest.raises(ValueError, match=r"theta_E\[3\]"):
         LensBatch(theta_E=[1, 1, 1, np.nan], e1=0, e2=0, center_x=0, center_y=0, gamma1=0,
                   gamma2=0)
+
+
+def test_kernel_width_and_cap_follow_the_psf_settings() -> None:
+    """psf.kernel_fwhm_multiple / psf.max_kernel_pix size the kernel the renderer convolves with:
+    lenstronomy convolving with a kernel of that size agrees, the default size does not."""
+    from lenstronomy.Data.imaging_data import ImageData
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+
+    rng = np.random.default_rng(21)
+    n, size, ss = 4, 48, 3
+    lens, src = _lenses(rng, n), _sersics(rng, n)
+    flux, fwhm = {"r": rng.uniform(5.0, 50.0, n)}, {"r": rng.uniform(1.2, 1.6, n)}
+    wide = render_batch(lens, src, flux, fwhm, stamp_size=size, supersample=ss, dtype=np.float64,
+                        kernel_fwhm_multiple=9.0, max_kernel_pix=41)
+    default = render_batch(lens, src, flux, fwhm, stamp_size=size, supersample=ss, dtype=np.float64)
+    c0 = -0.5 * (size - 1) * PIX
+    data = ImageData(image_data=np.zeros((size, size)), ra_at_xy_0=c0, dec_at_xy_0=c0,
+                     transform_pix2angle=np.eye(2) * PIX)
+    for k in range(n):
+        name, light_kw = _light_kw(src, lens, k, flux["r"][k])
+        kernel = psf_kernel(fwhm["r"][k], PIX, stamp_size=size, fwhm_multiple=9.0, max_pix=41)
+        assert kernel.shape == (41, 41)  # 9 FWHM would be wider than 41 pixels: capped
+        model = ImageModel(data, PSF(psf_type="PIXEL", kernel_point_source=kernel),
+                           lens_model_class=LensModel(["EPL", "SHEAR"]),
+                           source_model_class=LightModel([name]),
+                           kwargs_numerics={"supersampling_factor": ss, "supersampling_convolution": False})
+        ref = model.image(kwargs_lens=_lens_kw(lens, k), kwargs_source=[light_kw])
+        img = wide.images["r"][k]
+        assert np.linalg.norm(img - ref) / np.linalg.norm(ref) <= 1e-6
+        assert np.linalg.norm(default.images["r"][k] - ref) / np.linalg.norm(ref) > 1e-4
+        assert "psf_kernel_capped" in warning_names(int(wide.metrics["physics_warnings"][k]))
+        assert "psf_kernel_capped" not in warning_names(int(default.metrics["physics_warnings"][k]))

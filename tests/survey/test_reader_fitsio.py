@@ -186,8 +186,10 @@ def test_switches_select_astropy(files, monkeypatch) -> None:
 
 
 def _cfg(tmp_path: Path, base: Path):
-    return compose_config(["stage=4c", f"paths.data_root={tmp_path}", f"survey.base_url={base}",
-                           "cache.mode=none"])
+    from dhs.stages.settings import survey_access
+
+    return survey_access(compose_config(["stage=4c", f"paths.data_root={tmp_path}",
+                                         f"survey.base_url={base}", "cache.mode=none"]))
 
 
 @pytest.fixture

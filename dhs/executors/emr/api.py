@@ -8,9 +8,47 @@ On the cluster the job runs as ``cluster=spark_local cluster.spark_master=yarn``
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
 
 from dhs.executors.emr.bootstrap import NODE_ENV
+from dhs.io.storage import StorageSettings
+
+
+@dataclass(frozen=True)
+class EmrSettings:
+    """One EMR submission (``cluster=emr``): the cluster to create (or ``cluster_id`` to reuse),
+    where assets and logs go (``staging_uri``, ``log_uri``), how steps run and are waited for
+    (``poll_seconds``, ``timeout_minutes``), plus the run's ``stage``, ``data_root``, ``dry_run``
+    and the ``storage`` credentials used for the EMR API too. Checked by the builder
+    (``dhs.stages.settings.emr_settings``) before any work."""
+
+    region: Optional[str] = None
+    release_label: str = "emr-7.6.0"
+    master_instance_type: str = "m5.xlarge"
+    core_instance_type: str = "m5.2xlarge"
+    core_instance_count: int = 2
+    subnet_id: Optional[str] = None
+    service_role: str = "EMR_DefaultRole"
+    job_flow_role: str = "EMR_EC2_DefaultRole"
+    log_uri: Optional[str] = None
+    staging_uri: Optional[str] = None
+    auto_terminate: bool = True
+    cluster_id: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    poll_seconds: float = 30.0
+    spark_submit_args: tuple[str, ...] = ()
+    deploy_mode: str = "cluster"
+    python: str = "python3.11"
+    wheel: Optional[str] = None
+    bootstrap_commands: tuple[str, ...] = ()
+    action_on_failure: str = "CONTINUE"
+    wait: bool = True
+    timeout_minutes: Optional[float] = None
+    dry_run: bool = False
+    stage: str = "run"
+    data_root: str = ""
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 #: Override keys that only matter to the submitting side (dropped from step arguments).
 _SUBMIT_ONLY = re.compile(r"^(cluster|cluster\.emr(\..*)?|cluster\.dry_run|cluster\.name|"
@@ -46,10 +84,10 @@ def quote_value(value: str) -> str:
     return value if re.fullmatch(r"[\w.:/-]+", value) else "'" + value.replace("'", "\\'") + "'"
 
 
-def spark_submit_args(emr: dict, driver_uri: str, overrides: Sequence[str]) -> list[str]:
+def spark_submit_args(emr: EmrSettings, driver_uri: str, overrides: Sequence[str]) -> list[str]:
     """The full command of a step, one list element per argument."""
-    python = str(emr.get("python") or "python3")
-    args = ["spark-submit", "--master", "yarn", "--deploy-mode", str(emr.get("deploy_mode") or "cluster"),
+    python = str(emr.python or "python3")
+    args = ["spark-submit", "--master", "yarn", "--deploy-mode", str(emr.deploy_mode or "cluster"),
             "--conf", f"spark.pyspark.python={python}",
             "--conf", f"spark.pyspark.driver.python={python}",
             "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={python}",
@@ -57,7 +95,7 @@ def spark_submit_args(emr: dict, driver_uri: str, overrides: Sequence[str]) -> l
     for key, value in NODE_ENV.items():
         args += ["--conf", f"spark.yarn.appMasterEnv.{key}={value}",
                  "--conf", f"spark.executorEnv.{key}={value}"]
-    args += [str(a) for a in (emr.get("spark_submit_args") or [])]
+    args += [str(a) for a in emr.spark_submit_args]
     return args + [driver_uri] + list(overrides)
 
 
@@ -67,7 +105,7 @@ def step_request(name: str, args: Sequence[str], action_on_failure: str = "CONTI
             "HadoopJarStep": {"Jar": "command-runner.jar", "Args": list(args)}}
 
 
-def job_flow_request(emr: dict, *, name: str, log_uri: str, bootstrap_uri: str, wheel_uri: str,
+def job_flow_request(emr: EmrSettings, *, name: str, log_uri: str, bootstrap_uri: str, wheel_uri: str,
                      steps: Sequence[dict], tags: dict[str, str]) -> dict:
     """The run_job_flow request: one cluster with Spark, the bootstrap action and the steps.
 
@@ -76,21 +114,21 @@ def job_flow_request(emr: dict, *, name: str, log_uri: str, bootstrap_uri: str, 
     instances: dict[str, Any] = {
         "InstanceGroups": [
             {"Name": "master", "InstanceRole": "MASTER", "Market": "ON_DEMAND",
-             "InstanceType": emr["master_instance_type"], "InstanceCount": 1},
+             "InstanceType": emr.master_instance_type, "InstanceCount": 1},
             {"Name": "core", "InstanceRole": "CORE", "Market": "ON_DEMAND",
-             "InstanceType": emr["core_instance_type"],
-             "InstanceCount": int(emr["core_instance_count"])},
+             "InstanceType": emr.core_instance_type,
+             "InstanceCount": int(emr.core_instance_count)},
         ],
-        "KeepJobFlowAliveWhenNoSteps": not bool(emr["auto_terminate"]),
+        "KeepJobFlowAliveWhenNoSteps": not bool(emr.auto_terminate),
         "TerminationProtected": False,
     }
-    if emr.get("subnet_id"):
-        instances["Ec2SubnetId"] = emr["subnet_id"]
-    python = str(emr.get("python") or "python3")
+    if emr.subnet_id:
+        instances["Ec2SubnetId"] = emr.subnet_id
+    python = str(emr.python or "python3")
     return {
         "Name": name[:256],
         "LogUri": log_uri,
-        "ReleaseLabel": emr["release_label"],
+        "ReleaseLabel": emr.release_label,
         "Applications": [{"Name": "Spark"}],
         "Instances": instances,
         "BootstrapActions": [{"Name": "dhs-install",
@@ -101,8 +139,8 @@ def job_flow_request(emr: dict, *, name: str, log_uri: str, bootstrap_uri: str, 
                                 "Properties": {"PYSPARK_PYTHON": python, **NODE_ENV}}],
         }],
         "Steps": list(steps),
-        "JobFlowRole": emr["job_flow_role"],
-        "ServiceRole": emr["service_role"],
+        "JobFlowRole": emr.job_flow_role,
+        "ServiceRole": emr.service_role,
         "VisibleToAllUsers": True,
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }

@@ -3,8 +3,9 @@ steps, wait with a live status table, report each step's state and where its log
 
 Staged under ``{cluster.emr.staging_uri}/{run_id}/``: the dhs wheel, ``bootstrap.sh`` (installs
 the wheel on every node), ``dhs_driver.py`` (what spark-submit runs) and each job's resolved
-config (``config/<job>.yaml``, secrets redacted). ``cluster.dry_run=true`` prints the exact
-requests as JSON and sends nothing.
+config (``config/<job>.json``, secrets redacted). ``cluster.dry_run=true`` prints the exact
+requests as JSON and sends nothing. Everything comes from an ``EmrSettings`` (built and checked
+from the config by ``dhs.stages.settings.emr_settings``) and the jobs' plain resolved configs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from dhs.errors import DhsError
 from dhs.executors.emr import api as rq
+from dhs.executors.emr.api import EmrSettings
 
 TERMINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
 DEAD_CLUSTER_STATES = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
@@ -42,36 +44,6 @@ class Job:
     name: str
     overrides: list[str]
     config: dict = field(default_factory=dict)
-
-
-def _plain(cfg: Any) -> dict:
-    from omegaconf import OmegaConf
-
-    return cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-
-
-def validate(cfg: dict) -> None:
-    """Fail before any work when the submission cannot succeed (region, staging, data_root)."""
-    from dhs.config.schema import ConfigError
-    from dhs.io import storage
-
-    emr = cfg["cluster"]["emr"]
-    if not emr.get("region"):
-        raise ConfigError("cluster.emr.region is not set: an EMR submission never guesses a region. "
-                          "Set it, e.g. `dhs ... cluster=emr cluster.emr.region=us-west-2`.")
-    staging = emr.get("staging_uri")
-    if not staging or not storage.is_s3(staging):
-        raise ConfigError(f"cluster.emr.staging_uri={staging!r} must be an s3:// URI where the "
-                          "wheel, config and bootstrap script go, e.g. "
-                          "`cluster.emr.staging_uri=s3://my-bucket/dhs-staging`.")
-    data_root = str(cfg["paths"]["data_root"])
-    if not storage.is_s3(data_root):
-        raise ConfigError(f"paths.data_root={data_root!r} is a local path that EMR nodes cannot "
-                          "see; set `paths.data_root=s3://my-bucket/dhs-data`.")
-    if str(emr.get("deploy_mode")) not in ("cluster", "client"):
-        raise ConfigError(f"cluster.emr.deploy_mode={emr.get('deploy_mode')!r}: allowed cluster, client.")
-    if not emr.get("cluster_id") and int(emr.get("core_instance_count", 0)) < 1:
-        raise ConfigError("cluster.emr.core_instance_count must be >= 1 for a new cluster.")
 
 
 def project_root() -> Path:
@@ -119,16 +91,15 @@ def build_wheel(out_dir: str | Path, prebuilt: Optional[str] = None) -> Path:
     raise EmrError("building the dhs wheel failed:\n" + "\n".join(errors))
 
 
-def emr_client(cfg: dict) -> Any:
+def emr_client(emr: EmrSettings) -> Any:
     import boto3
 
-    emr, st = cfg["cluster"]["emr"], cfg.get("storage") or {}
-    kwargs: dict[str, Any] = {"region_name": emr["region"]}
-    if emr.get("endpoint_url"):
-        kwargs["endpoint_url"] = emr["endpoint_url"]
-    if st.get("aws_access_key_id"):
-        kwargs["aws_access_key_id"] = st["aws_access_key_id"]
-        kwargs["aws_secret_access_key"] = st.get("aws_secret_access_key")
+    kwargs: dict[str, Any] = {"region_name": emr.region}
+    if emr.endpoint_url:
+        kwargs["endpoint_url"] = emr.endpoint_url
+    if emr.storage.access_key:
+        kwargs["aws_access_key_id"] = emr.storage.access_key
+        kwargs["aws_secret_access_key"] = emr.storage.secret_key
     return boto3.client("emr", **kwargs)
 
 
@@ -137,13 +108,12 @@ def _print_json(console: Any, title: str, data: Any) -> None:
     console.out(json.dumps(data, indent=2, default=str), highlight=False)
 
 
-def plan(cfg: dict, jobs: Sequence[Job], run_id: str) -> dict:
+def plan(emr: EmrSettings, jobs: Sequence[Job], run_id: str) -> dict:
     """Every upload and API request of a submission, as data (what dry_run prints)."""
     from dhs.io import storage
 
-    emr = cfg["cluster"]["emr"]
-    staging = storage.join(storage.normalize(emr["staging_uri"]), run_id)
-    log_uri = storage.normalize(emr.get("log_uri") or storage.join(emr["staging_uri"], "logs"))
+    staging = storage.join(storage.normalize(emr.staging_uri), run_id)
+    log_uri = storage.normalize(emr.log_uri or storage.join(emr.staging_uri, "logs"))
     uris = {"wheel": storage.join(staging, wheel_name()),
             "bootstrap": storage.join(staging, "bootstrap.sh"),
             "driver": storage.join(staging, "dhs_driver.py")}
@@ -151,37 +121,33 @@ def plan(cfg: dict, jobs: Sequence[Job], run_id: str) -> dict:
     for i, job in enumerate(jobs):
         overrides, left_out = rq.step_overrides(job.overrides)
         dropped += left_out
-        configs[job.name] = storage.join(staging, "config", f"{i:03d}.yaml")
+        configs[job.name] = storage.join(staging, "config", f"{i:03d}.json")
         args = rq.spark_submit_args(emr, uris["driver"], overrides)
-        steps.append(rq.step_request(job.name, args, emr.get("action_on_failure") or "CONTINUE"))
+        steps.append(rq.step_request(job.name, args, emr.action_on_failure or "CONTINUE"))
     requests: dict[str, Any] = {}
-    if emr.get("cluster_id"):
-        requests["add_job_flow_steps"] = {"JobFlowId": emr["cluster_id"], "Steps": steps}
+    if emr.cluster_id:
+        requests["add_job_flow_steps"] = {"JobFlowId": emr.cluster_id, "Steps": steps}
     else:
-        stage = cfg.get("stage", {}).get("name", "run")
         requests["run_job_flow"] = rq.job_flow_request(
-            emr, name=f"dhs {stage} {run_id}", log_uri=log_uri, bootstrap_uri=uris["bootstrap"],
+            emr, name=f"dhs {emr.stage} {run_id}", log_uri=log_uri, bootstrap_uri=uris["bootstrap"],
             wheel_uri=uris["wheel"], steps=steps, tags={"dhs-run": run_id})
     return {"run_id": run_id, "staging": staging, "log_uri": log_uri, "uris": uris,
             "configs": configs, "requests": requests, "dropped_overrides": sorted(set(dropped))}
 
 
-def _upload(cfg: dict, jobs: Sequence[Job], p: dict) -> None:
-    from omegaconf import OmegaConf
-
+def _upload(emr: EmrSettings, jobs: Sequence[Job], p: dict) -> None:
     from dhs.executors.emr.bootstrap import bootstrap_script, driver_script
     from dhs.io import storage
 
-    emr = cfg["cluster"]["emr"]
     with tempfile.TemporaryDirectory(prefix="dhs-wheel-") as tmp:
-        wheel = build_wheel(tmp, emr.get("wheel"))
+        wheel = build_wheel(tmp, emr.wheel)
         storage.write_bytes_atomic(p["uris"]["wheel"], wheel.read_bytes())
     storage.write_text_atomic(p["uris"]["bootstrap"],
-                              bootstrap_script(emr.get("python") or "python3",
-                                               list(emr.get("bootstrap_commands") or [])))
+                              bootstrap_script(emr.python or "python3", list(emr.bootstrap_commands)))
     storage.write_text_atomic(p["uris"]["driver"], driver_script())
     for job in jobs:
-        storage.write_text_atomic(p["configs"][job.name], OmegaConf.to_yaml(OmegaConf.create(job.config)))
+        storage.write_text_atomic(p["configs"][job.name],
+                                  json.dumps(job.config, indent=2, sort_keys=True, default=str))
 
 
 def _step_ids(client: Any, cluster_id: str, names: Sequence[str]) -> list[str]:
@@ -259,39 +225,36 @@ def wait_for_steps(client: Any, cluster_id: str, step_ids: Sequence[str], *, log
     return reports
 
 
-def submit_jobs(cfg: Any, jobs: Sequence[Job], console: Any, *,
+def submit_jobs(emr: EmrSettings, jobs: Sequence[Job], console: Any, *,
                 sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Submit ``jobs`` as steps on one cluster (created once, or cfg.cluster.emr.cluster_id).
+    """Submit ``jobs`` as steps on one cluster (created once, or ``emr.cluster_id``).
 
     Returns {run_id, cluster_id, created, steps: [report per job, in job order], ok, staging,
     dry_run}; raises EmrError when a step did not complete (after reporting every step).
     """
-    cfg = _plain(cfg)
-    validate(cfg)
-    emr = cfg["cluster"]["emr"]
     run_id = f"dhs-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
-    p = plan(cfg, jobs, run_id)
+    p = plan(emr, jobs, run_id)
     if p["dropped_overrides"]:
         console.print("[yellow]left out of the step arguments (submission-only or secret):[/] "
                       + ", ".join(p["dropped_overrides"]))
     base = {"run_id": run_id, "staging": p["staging"], "log_uri": p["log_uri"],
             "requests": p["requests"]}
-    if cfg["cluster"].get("dry_run"):
+    if emr.dry_run:
         _print_json(console, "uploads (not sent)",
                     {"wheel": p["uris"]["wheel"], "bootstrap": p["uris"]["bootstrap"],
                      "driver": p["uris"]["driver"], "configs": p["configs"]})
         for name, request in p["requests"].items():
             _print_json(console, f"EMR {name} request (not sent)", request)
-        return {**base, "dry_run": True, "ok": True, "cluster_id": emr.get("cluster_id"),
+        return {**base, "dry_run": True, "ok": True, "cluster_id": emr.cluster_id,
                 "created": False, "steps": []}
-    _upload(cfg, jobs, p)
-    client = emr_client(cfg)
+    _upload(emr, jobs, p)
+    client = emr_client(emr)
     if "run_job_flow" in p["requests"]:
         cluster_id = client.run_job_flow(**p["requests"]["run_job_flow"])["JobFlowId"]
         step_ids = _step_ids(client, cluster_id, [j.name for j in jobs])
         created = True
     else:
-        cluster_id = emr["cluster_id"]
+        cluster_id = str(emr.cluster_id)
         step_ids = client.add_job_flow_steps(**p["requests"]["add_job_flow_steps"])["StepIds"]
         created = False
     console.print(f"submitted {len(step_ids)} step(s) to EMR cluster [bold]{cluster_id}[/] "
@@ -301,11 +264,11 @@ def submit_jobs(cfg: Any, jobs: Sequence[Job], console: Any, *,
               "steps": [{"step_id": s, "name": j.name, "state": "PENDING", "ok": False,
                          "logs": rq.step_log_uri(p["log_uri"], cluster_id, s)}
                         for s, j in zip(step_ids, jobs)], "ok": True}
-    if not emr.get("wait", True):
+    if not emr.wait:
         return result
-    timeout = emr.get("timeout_minutes")
+    timeout = emr.timeout_minutes
     reports = wait_for_steps(client, cluster_id, step_ids, log_uri=p["log_uri"],
-                             poll_seconds=float(emr.get("poll_seconds") or 30.0), console=console,
+                             poll_seconds=float(emr.poll_seconds or 30.0), console=console,
                              timeout_s=float(timeout) * 60 if timeout else None, sleep=sleep)
     result.update(steps=reports, ok=all(r["ok"] for r in reports))
     for r in reports:
@@ -321,17 +284,14 @@ def submit_jobs(cfg: Any, jobs: Sequence[Job], console: Any, *,
     return result
 
 
-def job_name(cfg: dict, overrides: Sequence[str], index: int = 0) -> str:
+def job_name(stage: str, overrides: Sequence[str], index: int = 0) -> str:
     """A readable step name: ``dhs #0 stage=4c source=cosmos``."""
     shown = [o for o in rq.step_overrides(overrides)[0] if not o.startswith("cluster")]
-    return f"dhs #{index} " + (" ".join(shown) or f"stage={cfg.get('stage', {}).get('name')}")
+    return f"dhs #{index} " + (" ".join(shown) or f"stage={stage}")
 
 
-def submit(cfg: Any, ctx: Any, overrides: Sequence[str]) -> dict:
-    """``dhs ... cluster=emr``: submit this run as one EMR step (see the module docstring)."""
-    from dhs.provenance import resolved_config
-
-    plain = _plain(cfg)
-    job = Job(name=job_name(plain, overrides), overrides=list(overrides),
-              config=resolved_config(plain))
-    return submit_jobs(plain, [job], ctx.console)
+def submit(emr: EmrSettings, config: dict, overrides: Sequence[str], console: Any) -> dict:
+    """``dhs ... cluster=emr``: submit this run (its resolved, redacted ``config`` as plain
+    data) as one EMR step (see the module docstring)."""
+    job = Job(name=job_name(emr.stage, overrides), overrides=list(overrides), config=config)
+    return submit_jobs(emr, [job], console)

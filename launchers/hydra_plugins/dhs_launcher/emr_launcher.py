@@ -52,13 +52,15 @@ def _job_config(sweep_config: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-def _emr_settings(plain: dict) -> dict:
-    from dataclasses import asdict
+def _emr_settings(plain: dict) -> Any:
+    """The EMR settings of a job's config (defaults for a config that is not dhs's)."""
+    from dhs.executors.emr.api import EmrSettings
+    from dhs.stages.settings import emr_settings
 
-    from dhs.config.schema import EmrConfig
-
-    node = (plain.get("cluster") or {}).get("emr") if isinstance(plain.get("cluster"), dict) else None
-    return {**asdict(EmrConfig()), **(node or {})}
+    cluster = plain.get("cluster")
+    if not (isinstance(cluster, dict) and isinstance(cluster.get("emr"), dict)):
+        return EmrSettings()
+    return emr_settings(OmegaConf.create(plain), check=False)
 
 
 class EmrLauncher(Launcher):
@@ -117,12 +119,12 @@ class EmrLauncher(Launcher):
             sweep_config = self._sweep_config(overrides, idx)
             plain = _job_config(sweep_config)
             emr = _emr_settings(plain)
-            staging = emr.get("staging_uri") or "s3://STAGING"
+            staging = emr.staging_uri or "s3://STAGING"
             step_args, _ = rq.step_overrides(list(overrides))
             args = rq.spark_submit_args(emr, storage.join(staging, "dhs_driver.py"), step_args)
             entry = {"job": idx, "overrides": list(overrides),
                      "step": rq.step_request(f"dhs #{idx} {' '.join(overrides)}", args,
-                                             emr.get("action_on_failure") or "CONTINUE")}
+                                             emr.action_on_failure or "CONTINUE")}
             self.requests.append(entry)
             self._record([entry])
             if (plain.get("cluster") or {}).get("name") == "emr":  # run it as the cluster would
@@ -145,6 +147,7 @@ class EmrLauncher(Launcher):
         from dhs.executors.emr import submit as dhs_emr
         from dhs.io import storage
         from dhs.provenance import resolved_config
+        from dhs.stages import settings as stage_settings
         from dhs.console import console
 
         configs, jobs, sweep_configs = [], [], []
@@ -164,11 +167,13 @@ class EmrLauncher(Launcher):
                     "cluster: sweep over job settings only.")
             configs.append(plain)
             sweep_configs.append(sweep_config)
-            jobs.append(dhs_emr.Job(name=dhs_emr.job_name(plain, overrides, idx),
+            jobs.append(dhs_emr.Job(name=dhs_emr.job_name(plain["stage"]["name"], overrides, idx),
                                     overrides=list(overrides), config=resolved_config(plain)))
-        storage.configure_from(configs[0])
+        first = OmegaConf.create(configs[0])
+        emr = stage_settings.emr_settings(first)
+        storage.configure_from(emr.storage)
         try:
-            result = dhs_emr.submit_jobs(configs[0], jobs, console())
+            result = dhs_emr.submit_jobs(emr, jobs, console())
         except dhs_emr.EmrError as exc:
             if not exc.report:
                 raise

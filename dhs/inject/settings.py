@@ -1,0 +1,98 @@
+"""Frozen settings of stage 4c, built once per stage run (``dhs.stages.settings.inject_settings``)
+and shipped to every worker with the shards: small, picklable, never the config itself.
+
+Units: pixel scale in arcsec/pixel, FWHM in arcsec, kernel cap and core-mask radius in pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from dhs.fetch.remote import SurveyAccess
+
+
+@dataclass(frozen=True)
+class PsfSettings:
+    """The injected PSF: ``model`` 'moffat' (with ``beta``) or 'gaussian' (``beta`` None); FWHM
+    per band from the psfsize maps, else the manifest, else ``default_fwhm_arcsec``; kernels
+    ``kernel_fwhm_multiple`` FWHM across, at most ``max_kernel_pix`` pixels and the stamp."""
+
+    model: str
+    beta: Optional[float]
+    default_fwhm_arcsec: float
+    kernel_fwhm_multiple: float
+    max_kernel_pix: int
+
+    @property
+    def render_beta(self) -> float:
+        """The beta handed to the renderer (it ignores beta for a Gaussian)."""
+        return float(self.beta) if self.beta is not None else 3.5
+
+    def kernel_size_pix(self, fwhm_arcsec: float, pixscale: float, stamp_size: int) -> int:
+        """Odd kernel size (pixels) at ``fwhm_arcsec`` for a stamp of ``stamp_size`` pixels."""
+        from dhs.physics.psf import kernel_size
+
+        return int(kernel_size(fwhm_arcsec, pixscale, stamp_size, self.kernel_fwhm_multiple,
+                               self.max_kernel_pix)[0])
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """The lensed source: ``kind`` 'sersic' (index ``sersic_n``) or 'cosmos' (a template of the
+    bank at ``bank_path``, index blake2b(task_id + ``cosmos_salt``) mod bank size)."""
+
+    kind: str
+    z_source: float
+    sersic_n: Optional[float] = None
+    cosmos_salt: Optional[str] = None
+    bank_path: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What a shard writes: the arc column (``save_arc``), Parquet ``compression``, and with
+    ``metrics_only`` no stamps at all."""
+
+    save_arc: bool = False
+    compression: str = "zstd"
+    metrics_only: bool = False
+
+
+@dataclass(frozen=True)
+class InjectSettings:
+    """Everything a 4c worker needs besides its shard.
+
+    ``supersample``: 0 = the renderer's default (adaptive, factor 5), else a uniform factor.
+    ``survey_source``: 'bricks' (files through ``survey``) or 'cutout_service' (one cached
+    cutout per target under ``survey.cache_root``, layer ``cutout_layer``).
+    ``blacklist_path``: the 4b brick blacklist; ``skip_existing``: committed shards are kept.
+    """
+
+    psf: PsfSettings
+    source: SourceSettings
+    pixscale_arcsec: float
+    supersample: int
+    core_mask_radius_pix: float
+    bands: tuple[str, ...]
+    survey: SurveyAccess
+    survey_source: str
+    cutout_layer: str
+    blacklist_path: str
+    output: OutputSettings
+    skip_existing: bool = True
+
+    @property
+    def supersample_recorded(self) -> int:
+        """The supersampling factor recorded per row (the default's factor for 0)."""
+        return int(self.supersample) or 5
+
+    def record(self, stamp_sizes: tuple[int, ...] = ()) -> dict:
+        """The settings as plain data, with the kernel size at the default FWHM per stamp size
+        (what ``dhs stage=plan`` shows and 4c records next to its metrics)."""
+        out = asdict(self)
+        out["survey"] = {k: v for k, v in out["survey"].items() if k != "fetch"}
+        out["psf"]["kernel_pix_at_default_fwhm"] = {
+            str(int(s)): self.psf.kernel_size_pix(self.psf.default_fwhm_arcsec, self.pixscale_arcsec, int(s))
+            for s in stamp_sizes}
+        return out

@@ -1,0 +1,133 @@
+"""Frozen settings objects built from the composed config, once per stage run.
+
+Only ``dhs.stages`` and ``dhs.cli`` read the Hydra config; everything below them (executors,
+storage, fetching, injection, ...) takes the objects built here. Builders read each key in one
+place, so a key that moves or is renamed in the config is changed here only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dhs.executors import ExecutorSettings
+from dhs.executors.emr.api import EmrSettings
+from dhs.fetch.download import FetchSettings
+from dhs.fetch.remote import SurveyAccess
+from dhs.fetch.retry import RetryPolicy
+from dhs.inject.settings import InjectSettings, OutputSettings, PsfSettings, SourceSettings
+from dhs.io.storage import StorageSettings
+
+
+def storage_settings(cfg: Any) -> StorageSettings:
+    """``cfg.storage``: S3 endpoint, region and credentials."""
+    st = cfg.get("storage") or {}
+    return StorageSettings(st.get("s3_endpoint_url"), st.get("s3_region"),
+                           st.get("aws_access_key_id"), st.get("aws_secret_access_key"))
+
+
+def executor_settings(cfg: Any) -> ExecutorSettings:
+    """``cfg.cluster``: backend, joblib workers, Spark master and extra Spark settings."""
+    c = cfg.cluster
+    conf = c.get("spark_conf") or {}
+    return ExecutorSettings(backend=str(c.name), n_jobs=int(c.get("n_jobs", -1)),
+                            spark_master=str(c.get("spark_master") or "local[*]"),
+                            spark_conf=tuple((str(k), str(v)) for k, v in conf.items()),
+                            storage=storage_settings(cfg))
+
+
+def fetch_settings(cfg: Any) -> FetchSettings:
+    """``cfg.cache``: retries and backoff (s), request timeout (s), threads, data check."""
+    c = cfg.cache
+    policy = RetryPolicy(retries=int(c.retries), backoff_s=float(c.backoff_s))
+    return FetchSettings(policy, timeout_s=float(c.timeout_s), pool=int(c.threads),
+                         verify_data=bool(c.get("verify_data", False)))
+
+
+def cache_root(cfg: Any) -> str:
+    return str(cfg.paths.cache_root)
+
+
+def survey_access(cfg: Any) -> SurveyAccess:
+    """How stage 4c reads survey files: cache mode, cache root, survey base URL, read settings."""
+    return SurveyAccess(cache_mode=str(cfg.cache.mode), cache_root=cache_root(cfg),
+                        base_url=str(cfg.survey.base_url), fetch=fetch_settings(cfg),
+                        range_block_bytes=int(cfg.cache.get("range_block_bytes", 32768)),
+                        lru_files=int(cfg.cache.lru_files))
+
+
+def skip_existing(cfg: Any) -> bool:
+    """Committed work is kept: ``skip_if_exists`` and not ``force``."""
+    return bool(cfg.skip_if_exists) and not bool(cfg.force)
+
+
+def psf_settings(cfg: Any) -> PsfSettings:
+    p = cfg.psf
+    model = str(p.name)
+    return PsfSettings(model=model, beta=float(p.beta) if model == "moffat" else None,
+                       default_fwhm_arcsec=float(p.default_fwhm_arcsec),
+                       kernel_fwhm_multiple=float(p.kernel_fwhm_multiple),
+                       max_kernel_pix=int(p.max_kernel_pix))
+
+
+def source_settings(cfg: Any) -> SourceSettings:
+    s = cfg.source
+    kind = str(s.name)
+    if kind == "cosmos":
+        return SourceSettings(kind, float(s.z_source), cosmos_salt=str(s.cosmos_salt),
+                              bank_path=str(s.bank_path))
+    return SourceSettings(kind, float(s.z_source), sersic_n=float(s.sersic_n))
+
+
+def inject_settings(cfg: Any) -> InjectSettings:
+    """Everything a 4c worker needs (PSF, source, pixel scale, rendering, survey access, output)."""
+    from dhs import layout
+
+    return InjectSettings(
+        psf=psf_settings(cfg), source=source_settings(cfg),
+        pixscale_arcsec=float(cfg.survey.pixscale_arcsec),
+        supersample=int(cfg.inject.supersample),
+        core_mask_radius_pix=float(cfg.inject.core_mask_radius),
+        bands=tuple(str(b) for b in cfg.bands),
+        survey=survey_access(cfg), survey_source=str(cfg.survey.source),
+        cutout_layer=str(cfg.survey.cutout_layer),
+        blacklist_path=layout.blacklist_path(cfg),
+        output=OutputSettings(save_arc=bool(cfg.output.save_arc),
+                              compression=str(cfg.output.compression),
+                              metrics_only=bool(cfg.metrics_only)),
+        skip_existing=skip_existing(cfg))
+
+
+def emr_settings(cfg: Any, check: bool = True) -> EmrSettings:
+    """``cfg.cluster.emr`` and what a submission needs besides (stage, data_root, dry_run,
+    credentials). With ``check`` an EMR submission fails here, before any work, when it cannot
+    succeed (no region, no s3:// staging or data root, bad deploy mode, no core nodes)."""
+    emr = cfg.cluster.emr
+    if check:
+        _check_emr(emr, str(cfg.paths.data_root))
+    plain = {k: emr[k] for k in emr}
+    for key in ("spark_submit_args", "bootstrap_commands"):
+        plain[key] = tuple(str(a) for a in (emr.get(key) or ()))
+    return EmrSettings(**plain, dry_run=bool(cfg.cluster.get("dry_run", False)),
+                       stage=str(cfg.stage.name), data_root=str(cfg.paths.data_root),
+                       storage=storage_settings(cfg))
+
+
+def _check_emr(emr: Any, data_root: str) -> None:
+    from dhs.config.schema import ConfigError
+    from dhs.io import storage
+
+    if not emr.get("region"):
+        raise ConfigError("cluster.emr.region is not set: an EMR submission never guesses a region. "
+                          "Set it, e.g. `dhs ... cluster=emr cluster.emr.region=us-west-2`.")
+    staging = emr.get("staging_uri")
+    if not staging or not storage.is_s3(staging):
+        raise ConfigError(f"cluster.emr.staging_uri={staging!r} must be an s3:// URI where the "
+                          "wheel, config and bootstrap script go, e.g. "
+                          "`cluster.emr.staging_uri=s3://my-bucket/dhs-staging`.")
+    if not storage.is_s3(data_root):
+        raise ConfigError(f"paths.data_root={data_root!r} is a local path that EMR nodes cannot "
+                          "see; set `paths.data_root=s3://my-bucket/dhs-data`.")
+    if str(emr.get("deploy_mode")) not in ("cluster", "client"):
+        raise ConfigError(f"cluster.emr.deploy_mode={emr.get('deploy_mode')!r}: allowed cluster, client.")
+    if not emr.get("cluster_id") and int(emr.get("core_instance_count", 0)) < 1:
+        raise ConfigError("cluster.emr.core_instance_count must be >= 1 for a new cluster.")
