@@ -51,9 +51,11 @@ def label_photutils(values: np.ndarray, threshold: float, valid: np.ndarray) -> 
     m = 0
     for i in range(values.shape[0]):
         seg = detect_sources(values[i], threshold, 1, connectivity=8, mask=~valid[i])
-        if seg is None or seg.nlabels == 0:
+        if seg is None:
             continue
-        lab = seg.data.astype(np.int64)
+        lab = np.asarray(seg.data, np.int64)
+        if not lab.any():
+            continue
         labels[i] = np.where(lab > 0, lab + m, 0)
         m += int(lab.max())
     return labels, m
