@@ -1,6 +1,18 @@
-"""Errors a user can fix (bad input, failed checks, stale outputs): the CLI prints them without a
-traceback and exits with status 2."""
+"""Errors a user can fix (bad input, failed checks, stale outputs).
+
+Every one subclasses :class:`DhsError`; the CLI prints its message as one line (no traceback)
+and exits with status 2. The message names the file, key or value and what to run or change.
+Errors that live with the code that raises them subclass DhsError too (``InputTableError`` in
+dhs.io.tables, ``BankError`` in dhs.cosmos.bank, ``BrickFileError`` in dhs.survey.fits_checks,
+``EmrError`` in dhs.executors.emr.submit, ...). Any other exception is a bug and keeps its
+traceback.
+"""
 
 
 class DhsError(RuntimeError):
     """An error the user can fix; its message names the file, column or value and the fix."""
+
+
+class ConfigError(DhsError, ValueError):
+    """A configuration key or value is invalid; the message names the key, the allowed values
+    and the file (or command-line override) the value came from."""

@@ -5,10 +5,14 @@ allowed values and where the value came from (a group's YAML file or a command-l
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from dhs.config.schema import (BANDS, CLUSTERS, GRIDS, GROUP_SCHEMAS, PSFS, SOURCES, STAGES, SURVEYS, TIERS,
-                        ConfigError)
+from dhs.config.groups import GROUPS, fixed_name
+from dhs.errors import ConfigError
+
+#: The DR10 optical bands.
+BANDS = ("g", "r", "i", "z")
 
 
 def _origin(cfg: Any, key: str) -> str:
@@ -26,8 +30,8 @@ def _origin(cfg: Any, key: str) -> str:
         if name == key or key.startswith((name + ".", name + "[")):
             return f"command line override '{ov}'"
     group = key.split(".", 1)[0]
-    choice = choices.get(group) or (cfg[group].get("name") if group in GROUP_SCHEMAS else None)
-    if group in GROUP_SCHEMAS and choice:
+    choice = choices.get(group) or (cfg[group].get("name") if group in GROUPS else None)
+    if group in GROUPS and choice:
         return f"conf/{group}/{choice}.yaml"
     return "conf/config.yaml"
 
@@ -49,21 +53,62 @@ def _positive(cfg: Any, key: str, value: Any, strict: bool = True) -> None:
         _fail(cfg, key, value, "must be " + ("> 0" if strict else ">= 0"), "positive numbers")
 
 
+def check_keys(cfg: Any) -> None:
+    """Reject keys that the schema of their node does not declare.
+
+    Hydra checks overrides against the schemas while composing, but lets ``+key=value`` add a
+    key to any node (it opens the node for the addition): ``+psf.bta=4.0`` would be carried along
+    and never read. Nodes that take any key (``cluster.spark_conf``) have no schema of their own.
+    """
+    from omegaconf import OmegaConf
+
+    from dhs.config.messages import unknown_key
+
+    def walk(node: Any, prefix: str) -> None:
+        typ = OmegaConf.get_type(node)
+        if not dataclasses.is_dataclass(typ):
+            return
+        declared = {f.name for f in dataclasses.fields(typ)}
+        for key in node.keys():
+            full = f"{prefix}{key}"
+            if not prefix and key == "hydra":  # Hydra's own node (a sweep's job config)
+                continue
+            if key not in declared:
+                origin = _origin(cfg, full)
+                raise ConfigError(unknown_key(full, typ, origin=origin if "override" in origin else None))
+            child = node._get_node(key)
+            if OmegaConf.is_dict(child) and not child._is_missing() and not child._is_none():
+                walk(child, full + ".")
+
+    walk(cfg, "")
+
+
+def _names(cfg: Any) -> None:
+    """Stage ids come from dhs.stages; psf, source and cluster schemas fix their option's name
+    (the code dispatches on it); grid, tier and survey names are free."""
+    from dhs.stages import STAGE_MODULES
+
+    _choice(cfg, "stage.name", cfg.stage.name, tuple(STAGE_MODULES))
+    for group in ("source", "psf", "cluster"):
+        from omegaconf import OmegaConf
+
+        name = fixed_name(OmegaConf.get_type(cfg[group]))
+        if name is not None and cfg[group].name != name:
+            _fail(cfg, f"{group}.name", cfg[group].name,
+                  f"this option's model is {name!r}; pick another option with `{group}=...` instead",
+                  name)
+
+
 def check_values(cfg: Any) -> None:
     """Reject bad values before any work. Raises ConfigError naming key, allowed values, file."""
-    _choice(cfg, "stage.name", cfg.stage.name, STAGES)
-    _choice(cfg, "source.name", cfg.source.name, SOURCES)
-    _choice(cfg, "psf.name", cfg.psf.name, PSFS)
-    _choice(cfg, "grid.name", cfg.grid.name, GRIDS)
-    _choice(cfg, "tier.name", cfg.tier.name, TIERS)
-    _choice(cfg, "cluster.name", cfg.cluster.name, CLUSTERS)
-    _choice(cfg, "survey.name", cfg.survey.name, SURVEYS)
+    _names(cfg)
     _choice(cfg, "survey.source", cfg.survey.source, ("bricks", "cutout_service"))
     _choice(cfg, "tier.controls", cfg.tier.controls, ("paired", "unpaired"))
     _choice(cfg, "cache.mode", cfg.cache.mode, ("brick", "none"))
+    _spark_conf(cfg)
     _positive(cfg, "psf.default_fwhm_arcsec", cfg.psf.default_fwhm_arcsec)
     _positive(cfg, "psf.kernel_fwhm_multiple", cfg.psf.kernel_fwhm_multiple)
-    if cfg.psf.name == "moffat" and not cfg.psf.beta > 1:
+    if "beta" in cfg.psf and not cfg.psf.beta > 1:
         _fail(cfg, "psf.beta", cfg.psf.beta, "a Moffat profile needs beta > 1", "beta > 1")
     if not 0.0 <= cfg.tier.control_frac <= 1.0:
         _fail(cfg, "tier.control_frac", cfg.tier.control_frac, "outside [0, 1]", "0 <= x <= 1")
@@ -94,3 +139,12 @@ def check_values(cfg: Any) -> None:
         value = cfg.completeness[key]
         if not 0.0 <= value <= 1.0:
             _fail(cfg, f"completeness.{key}", value, "outside [0, 1]", "0 <= x <= 1")
+
+
+def _spark_conf(cfg: Any) -> None:
+    """cluster.spark_conf: flat Spark properties (a dotted path on the command line nests them)."""
+    conf = cfg.cluster.get("spark_conf")
+    for key, value in (conf or {}).items():
+        if not isinstance(value, (str, int, float, bool)):
+            _fail(cfg, f"cluster.spark_conf.{key}", value, "Spark properties are flat key: value pairs",
+                  "write e.g. cluster.spark_conf={spark.executor.memory:4g}")

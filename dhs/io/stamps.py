@@ -41,7 +41,7 @@ def read_stamps(dataset: str, task_ids: Optional[Iterable[str]] = None,
 
     files = dsets.data_files(dataset)
     if not files:
-        raise FileNotFoundError(f"no stamps under {dataset}; run `dhs stage=4c` (with metrics_only=false)")
+        raise FileNotFoundError(f"no stamps under {dataset}; run `dhs stage=4c` (with inject.metrics_only=false)")
     wanted = set(map(str, task_ids)) if task_ids is not None else None
     cols = list(columns) if columns is not None else None
     pieces: list[pa.Table] = []

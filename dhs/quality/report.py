@@ -214,7 +214,7 @@ def check_stamps(stamps_uri: str, expected: tuple[int, int, int], metrics_only: 
 
     if not dsets.data_files(stamps_uri):
         if metrics_only:
-            return [_check("stamp_shape", None, f"metrics_only=true: no stamps at {stamps_uri}")]
+            return [_check("stamp_shape", None, f"inject.metrics_only=true: no stamps at {stamps_uri}")]
         return [_check("stamp_shape", False, f"no stamps dataset at {stamps_uri}")]
     try:
         t = read_stamps(stamps_uri, limit=STAMP_SAMPLE)

@@ -1,7 +1,7 @@
 """stage=4d: completeness surfaces with Wilson intervals, and the seeing-wall plots.
 
     dhs stage=4d                                         # proxy recovery: arc_snr and theta_E/PSF
-    dhs stage=4d scores=s3://bucket/finder_scores.parquet completeness.score_threshold=0.8
+    dhs stage=4d completeness.scores=s3://bucket/finder_scores.parquet completeness.score_threshold=0.8
 
 Reads the 4c metrics of every configured experiment and writes, under
 ``{data_root}/phase4d/{variant}/{experiment_id}/``::
@@ -44,8 +44,8 @@ comp = _Lazy()
 
 def datasets(cfg: Any) -> dict:
     reads = [layout.metrics_dir(cfg, e) for e in layout.experiment_ids(cfg)]
-    if cfg.get("scores"):
-        reads.append(str(cfg.scores))
+    if cfg.completeness.scores:
+        reads.append(str(cfg.completeness.scores))
     return {"reads": reads, "writes": [layout.completeness_dir(cfg, e) for e in layout.experiment_ids(cfg)]}
 
 
@@ -53,7 +53,7 @@ def recovery_from_cfg(cfg: Any) -> comp.Recovery:
     c = cfg.completeness
     return comp.Recovery(arc_snr_min=float(c.arc_snr_min), resolution_min=float(c.resolution_min),
                          score_threshold=float(c.score_threshold),
-                         scores_path=str(cfg.scores) if cfg.get("scores") else None)
+                         scores_path=str(cfg.completeness.scores) if cfg.completeness.scores else None)
 
 
 def load_metrics(uri: str):
@@ -77,8 +77,8 @@ def load_scores(path: str):
     import pyarrow.parquet as pq
 
     if not storage.exists(path):
-        raise FileNotFoundError(f"scores={path} does not exist; point `scores=` at a Parquet file with "
-                                f"columns task_id and score")
+        raise FileNotFoundError(f"completeness.scores={path} does not exist; point completeness.scores at a "
+                                f"Parquet file with columns task_id and score")
     try:
         if storage.isdir(path):
             table = dsets.read_dataset(path, partition_col=None)
@@ -86,7 +86,7 @@ def load_scores(path: str):
             with storage.open_input(path) as f:
                 table = pq.read_table(f)
     except Exception as exc:
-        raise ValueError(f"scores={path} is not a readable Parquet file ({exc})") from exc
+        raise ValueError(f"completeness.scores={path} is not a readable Parquet file ({exc})") from exc
     return table.to_pandas()
 
 
@@ -98,7 +98,7 @@ def _fingerprint(cfg: Any, metrics: str) -> str:
     succ = storage.join(metrics, dsets.SUCCESS)
     parts = {
         "completeness": OmegaConf.to_container(cfg.completeness, resolve=True),
-        "scores": describe_input(str(cfg.scores)) if cfg.get("scores") else None,
+        "scores": describe_input(str(cfg.completeness.scores)) if cfg.completeness.scores else None,
         "metrics": storage.read_text(succ) if storage.exists(succ) else describe_input(metrics),
     }
     return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
@@ -174,7 +174,7 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, scores: Any) -> dict:
 def run(cfg: Any, ctx: Any) -> dict:
     t0 = time.time()
     present, skipped = experiments_with_metrics(cfg, "stage 4d")
-    scores = load_scores(str(cfg.scores)) if cfg.get("scores") else None
+    scores = load_scores(str(cfg.completeness.scores)) if cfg.completeness.scores else None
     results = [run_experiment(cfg, ctx, e, scores) for e in present]
     table_rows = []
     for r in results:

@@ -32,7 +32,7 @@ def _short(cfg: Any) -> str:
     """A step's name for the summary: the stage, plus the tier and experiments where they matter."""
     name = cfg.stage.name
     if name in ("4a", "4c", "4d", "validate"):
-        extra = f" target={cfg.target}" if name == "validate" else ""
+        extra = f" target={cfg.validate.target}" if name == "validate" else ""
         return f"{name} tier={cfg.tier.name}{extra}"
     return name
 

@@ -93,7 +93,7 @@ def inject_settings(cfg: Any) -> InjectSettings:
         blacklist_path=layout.blacklist_path(cfg),
         output=OutputSettings(save_arc=bool(cfg.output.save_arc),
                               compression=str(cfg.output.compression),
-                              metrics_only=bool(cfg.metrics_only)),
+                              metrics_only=bool(cfg.inject.metrics_only)),
         skip_existing=skip_existing(cfg))
 
 

@@ -1,7 +1,7 @@
 """stage=validate: a data-quality report of a stage's output; fails (non-zero exit) on a failed check.
 
-    dhs stage=validate                  # target=4c: metrics + stamps of every configured experiment
-    dhs stage=validate target=4a        # the task manifests (dhs.manifest.checks)
+    dhs stage=validate                  # validate.target=4c: metrics + stamps of every configured experiment
+    dhs stage=validate validate.target=4a   # the task manifests (dhs.manifest.checks)
 
 For 4c it writes ``{data_root}/validate/{variant}/4c/{experiment_id}/report.json`` and
 ``plots/*.png`` (arc SNR per split, intrinsic vs lensed half-light radius); the checks are listed
@@ -16,7 +16,7 @@ from typing import Any
 
 from dhs import layout
 from dhs.stages.inject import experiments_with_metrics
-from dhs.errors import DhsError
+from dhs.errors import ConfigError, DhsError
 from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.console import summary_table
@@ -29,7 +29,7 @@ class ValidationFailed(DhsError):
 
 
 def datasets(cfg: Any) -> dict:
-    target = str(cfg.target)
+    target = str(cfg.validate.target)
     exps = layout.experiment_ids(cfg)
     if target == "4a":
         return {"reads": [layout.manifest_dir(cfg, e) for e in exps],
@@ -59,7 +59,7 @@ def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
     bank = cfg.source.get("bank_path") or cfg.paths.cosmos_bank
     report = quality.build_report(df, experiment=exp, expected_mode=expected, bank_uri=str(bank),
                                   stamps_uri=layout.stamps_dir(cfg, exp), bands=list(cfg.bands),
-                                  metrics_only=bool(cfg.get("metrics_only")))
+                                  metrics_only=bool(cfg.inject.metrics_only))
     report["plots"] = quality.report_plots(df, out, exp)
     report["inputs"] = {"metrics": metrics, "stamps": layout.stamps_dir(cfg, exp)}
     uri = storage.join(out, "report.json")
@@ -91,11 +91,12 @@ def validate_4a(cfg: Any, ctx: Any) -> dict:
 
 
 def run(cfg: Any, ctx: Any) -> dict:
-    target = str(cfg.target)
+    target = str(cfg.validate.target)
     if target == "4a":
         return validate_4a(cfg, ctx)
     if target != "4c":
-        raise ValueError(f"target={target!r}: stage validate knows targets {', '.join(TARGETS)}")
+        raise ConfigError(f"validate.target={target!r}: stage validate knows targets {', '.join(TARGETS)}; "
+                          f"write e.g. `dhs stage=validate validate.target=4c`")
     t0 = time.time()
     present, skipped = experiments_with_metrics(cfg, "validate")
     reports = [validate_experiment(cfg, ctx, e) for e in present]

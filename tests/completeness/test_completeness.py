@@ -170,7 +170,7 @@ def test_stage_4d_with_scores(data_root, frame, ctx):
     score = np.where(frame["is_control"] == 1, np.where(np.arange(len(frame)) % 4 == 0, 0.9, 0.05),
                      snr / (snr + 5.0))
     pq.write_table(pa.table({"task_id": frame["task_id"], "score": score}), scores_path)
-    exp = write_experiment(data_root, frame, extra=[f"scores={scores_path}",
+    exp = write_experiment(data_root, frame, extra=[f"completeness.scores={scores_path}",
                                                     "completeness.score_threshold=0.5"])
     res = stage.run(exp.cfg, ctx)["experiments"][0]
     inj = frame[frame["is_control"] == 0]

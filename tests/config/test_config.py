@@ -11,20 +11,21 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from dhs.config import schema as dhs_config
+from dhs.config.groups import GROUPS
 
 CONF = Path(dhs_config.__file__).resolve().parents[2] / "conf"
-OPTIONS = [(g, p.stem) for g in dhs_config.GROUP_SCHEMAS for p in sorted((CONF / g).glob("*.yaml"))]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 
 
 def test_every_group_has_its_documented_options():
-    found = {g: sorted(n for gg, n in OPTIONS if gg == g) for g in dhs_config.GROUP_SCHEMAS}
-    assert found["stage"] == sorted(dhs_config.STAGES)
-    assert found["source"] == sorted(dhs_config.SOURCES)
-    assert found["psf"] == sorted(dhs_config.PSFS)
-    assert found["grid"] == sorted(dhs_config.GRIDS)
-    assert found["tier"] == sorted(dhs_config.TIERS)
-    assert found["cluster"] == sorted(dhs_config.CLUSTERS)
-    assert found["survey"] == sorted(dhs_config.SURVEYS)
+    found = {g: sorted(n for gg, n in OPTIONS if gg == g) for g in GROUPS}
+    assert found["source"] == ["cosmos", "sersic"]
+    assert found["psf"] == ["gaussian", "moffat"]
+    assert found["grid"] == ["grid_full", "grid_medium", "grid_small", "grid_sota"]
+    assert found["tier"] == ["debug", "grid", "train"]
+    assert found["cluster"] == ["emr", "local", "spark_local"]
+    assert found["survey"] == ["dr10_south", "mock"]
+    assert {"plan", "all", "4a", "4b", "4c", "4d", "4p5", "validate"} <= set(found["stage"])
 
 
 @pytest.mark.parametrize("group,option", OPTIONS)
@@ -93,7 +94,7 @@ def test_error_names_the_yaml_file_when_the_value_comes_from_a_group(compose, tm
 def test_unknown_keys_and_wrong_types_fail_at_composition(compose):
     with pytest.raises(ConfigCompositionException) as err:
         compose(["psf.betta=3"])
-    assert "betta" in str(err.value.__cause__) and "PsfConfig" in str(err.value.__cause__)
+    assert "betta" in str(err.value.__cause__) and "MoffatPsf" in str(err.value.__cause__)
     with pytest.raises(ConfigCompositionException) as err:
         compose(["psf.beta=abc"])
     assert "psf.beta" in str(err.value.__cause__)
@@ -109,7 +110,7 @@ def test_unknown_key_in_a_yaml_file_names_the_file(tmp_path):
     import shutil
 
     shutil.copytree(CONF, conf)
-    (conf / "psf" / "moffat.yaml").write_text("defaults:\n  - psf_schema\n\nname: moffat\nbeat: 3.5\n")
+    (conf / "psf" / "moffat.yaml").write_text("defaults:\n  - /moffat_psf_schema@_here_\n\nname: moffat\nbeat: 3.5\n")
     with initialize_config_dir(config_dir=str(conf), version_base=None):
         with pytest.raises((ConfigCompositionException, ConfigKeyError, ValidationError)) as err:
             compose(config_name="config", overrides=["psf=moffat"])

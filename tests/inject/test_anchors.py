@@ -119,7 +119,7 @@ def test_each_shard_runs_exactly_once(mini_base, monkeypatch):
 
     monkeypatch.setattr(stage, "run_shard", counting)
     summary = run_stage([*mini_base, "stage=4c", "inject.run_name=once", "inject.shard_max_tasks=150",
-                         "cluster.n_jobs=1", "metrics_only=true"])
+                         "cluster.n_jobs=1", "inject.metrics_only=true"])
     (exp,) = summary["experiments"]
     assert len(calls) == len(set(calls)) == summary["experiments"][exp]["shards"] >= 3
 
@@ -133,7 +133,7 @@ def test_source_redshift_and_every_parameter_are_configuration(mini_base):
     from dhs.io import datasets as dio
     from tests.helpers import run_stage
 
-    over = [*mini_base, "stage=4c", "inject.run_name=zs", "source.z_source=2.25", "metrics_only=true"]
+    over = [*mini_base, "stage=4c", "inject.run_name=zs", "source.z_source=2.25", "inject.metrics_only=true"]
     run_stage(over)
     cfg = compose_config(over)
     (exp,) = layout.experiment_ids(cfg)

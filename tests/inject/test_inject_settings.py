@@ -90,4 +90,4 @@ def test_one_pixel_scale_moves_bricks_cutouts_and_arcs_together(mini_base, tmp_p
     # the stamps: cutting 0.3 arcsec bricks with another configured pixel scale is refused
     with pytest.raises(DhsError, match=r"0\.3 arcsec/pixel but survey\.pixscale_arcsec=0\.262; set "
                                        r"survey\.pixscale_arcsec=0\.3"):
-        run_stage([*base[:-1], *arcs, "inject.run_name=px_wrong", "metrics_only=true"])
+        run_stage([*base[:-1], *arcs, "inject.run_name=px_wrong", "inject.metrics_only=true"])

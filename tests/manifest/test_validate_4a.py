@@ -17,7 +17,7 @@ from tests.helpers import run_stage
 
 
 def test_validate_4a_passes_then_fails_on_a_duplicated_task(mini_base, mini_root):
-    over = [*mini_base, "stage=validate", "target=4a"]
+    over = [*mini_base, "stage=validate", "validate.target=4a"]
     summary = run_stage(over)
     assert summary["passed"] and summary["checks"]["draws_recomputed"]["ok"]
     report = json.loads(storage.read_text(summary["outputs"][0]))

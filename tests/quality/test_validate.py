@@ -1,4 +1,4 @@
-"""stage=validate target=4c: passes on a good dataset, fails naming the broken check otherwise."""
+"""stage=validate validate.target=4c: passes on a good dataset, fails naming the broken check otherwise."""
 
 from __future__ import annotations
 
@@ -89,6 +89,6 @@ def test_sersic_run_and_hlr_outside_bank(data_root, ctx):
 
 
 def test_unknown_target_is_rejected(experiment, ctx):
-    experiment.cfg.target = "4z"
-    with pytest.raises(ValueError, match="target='4z'"):
+    experiment.cfg.validate.target = "4z"
+    with pytest.raises(ValueError, match="validate.target='4z'"):
         validate.run(experiment.cfg, ctx)

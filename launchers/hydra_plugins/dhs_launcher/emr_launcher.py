@@ -160,7 +160,7 @@ class EmrLauncher(Launcher):
                     f"hydra/launcher=dhs_emr submits jobs to EMR but job #{idx} has "
                     f"cluster={(plain.get('cluster') or {}).get('name')!r}: add cluster=emr "
                     "(or use hydra.launcher.mode=local to run the jobs here).")
-            dhs_config.check(OmegaConf.create(plain))
+            dhs_config.check(sweep_config)
             if configs and plain["cluster"]["emr"] != configs[0]["cluster"]["emr"]:
                 raise dhs_config.ConfigError(
                     "cluster.emr.* differs between jobs of this sweep; one sweep runs on one "
