@@ -15,6 +15,7 @@ Prints a table; the last line is
 from __future__ import annotations
 
 import argparse
+import shutil
 import contextlib
 import hashlib
 import os
@@ -87,13 +88,20 @@ def _stamp_bytes(cfg, brick: str, positions, warm: bool) -> tuple[float, float]:
 
 
 def main() -> None:
+    work = tempfile.mkdtemp(prefix="dhs-bench-cache-")
+    try:
+        _main(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _main(work: str) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bricks", type=int, default=8)
     ap.add_argument("--size", type=int, default=1800, help="pixels per side of throughput bricks")
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--stamps", type=int, default=40)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="dhs-bench-cache-")
     rows: list[tuple[str, str]] = []
 
     # 1. throughput

@@ -1,119 +1,296 @@
-"""End-to-end stage 4c on the embedded mock survey: stamps per second per core and bytes per stamp.
+"""Stage 4c on full-size DR10-format bricks: stamps per CPU-second, where the time goes, and the
+earlier system's loop on the same bricks and tasks measured in the same run as a ratio.
 
-COSMOS sources, grz, 64x64, default supersampling, cluster=local, direct section reads of the
-mock survey (cache.mode=none). Two manifests cut from a 4a debug manifest: dense (about 65 tasks
-per brick, like the earlier production run) and sparse (about 4 per brick); each with n_jobs=1
-and n_jobs=2. The earlier system's production figure (about 5 stamps/s per vCPU, I/O included)
-is the reference.
+Fixture (benchmarks/fullsize.py): N bricks of 3600 x 3600 pixels written by the mock survey's
+writers like DR10.0.12 (10 files per brick, 100 x 100 tiles; RICE qz -1e-4 image, RICE q0 16
+invvar, HCOMPRESS maskbits with WISEM1/WISEM2, GZIP psfsize), COSMOS sources, 64 x 64 grz stamps,
+stage 4a manifests cut to 83, 20 and 1 injections per brick (83: the earlier production's train
+density; 40 galaxies per brick, so targets repeat about twice, as in DR10). Stage 4c runs with
+cluster.n_jobs=1 in both cache modes: cache.mode=brick (stage 4b's cache) and cache.mode=none
+(section reads of the survey's own files), with the tile cache (each compressed tile decoded at
+most once per open file, dhs.survey.tiles) and, as the reference of the previous reader, without
+it (DHS_TILE_CACHE_MB=0).
 
-Usage: python benchmarks/bench_inject.py [--quick]   (last line: RESULT ...)
+Steady state: each configuration runs in a fresh worker process that first runs 4c once on two
+tasks (imports, compiled kernels, COSMOS bank), then the measured runs; CPU is process CPU time
+(time.process_time), split by wrapping the stage's functions: read (cut the stamps from the
+files), render (arcs), write (Arrow tables and Parquet), overhead (the rest: manifest read,
+sharding, metrics, records, closing files). The 1-per-brick row runs several rounds of one task
+per brick (a different target each round). Whole processes: `dhs stage=4c` as a fresh CLI process
+against `python benchmarks/peer_loop.py` (the earlier system's loop: astropy whole-file reads,
+lenstronomy ImageModel at supersampling 5 per band, npz blobs), CPU from getrusage of the child.
+
+Usage: python benchmarks/bench_inject.py [--quick] [--bricks N]   (last line: RESULT ...)
+The machine may be shared: CPU time is reported, not wall time. The temporary folder is removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-EARLIER_STAMPS_PER_S_PER_CORE = 5.0
+from fullsize import FullSizeSurvey, distinct_targets, per_brick  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TIER = "debug"
+#: Where the stage's time goes: (module, function, part).
+PROBES = [("dhs.inject.cutouts", "cut_brick", "read"), ("dhs.inject.cutouts", "cut_cutouts", "read"),
+          ("dhs.inject.arcs", "render_isolating_bad_rows", "render"),
+          ("dhs.inject.shard", "stamps_table", "write"), ("dhs.inject.shard", "metrics_table", "write"),
+          ("dhs.io.datasets", "write_shard", "write")]
+PARTS = ("read", "render", "write", "overhead")
 
 
-def compose(overrides):
-    from hydra import compose as hcompose
-    from hydra import initialize_config_module
+# ------------------------------------------------------------------------------------ worker side
+def _instrument() -> dict[str, float]:
+    import importlib
 
-    with initialize_config_module(config_module="dhs.conf", version_base=None):
-        return hcompose(config_name="config", overrides=overrides)
+    spent = {p: 0.0 for p in PARTS}
+    for mod_name, fn_name, part in PROBES:
+        mod = importlib.import_module(mod_name)
+        fn = getattr(mod, fn_name, None)
+        if fn is None:
+            print(f"warning: probe {mod_name}.{fn_name} not found; its time counts as overhead")
+            continue
+
+        def wrapped(*a: Any, _fn: Any = fn, _part: str = part, **kw: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                spent[_part] += time.process_time() - t0
+
+        setattr(mod, fn_name, wrapped)
+    return spent
 
 
-def run(overrides):
+def worker(spec: dict) -> dict:
+    """Run the spec's 4c runs in this process after one warm-up run; CPU per part.
+
+    Configs are composed before the clock starts (the CLI composes once per process).
+    """
+    sys.path.insert(0, str(HERE))
+    from fullsize import compose
+
+    from dhs.cli import run_stage
     from dhs.context import make_context
-    from dhs.stages import load
+    from dhs.fetch import remote
+    from dhs.survey import tiles
 
-    cfg = compose(overrides)
-    return load(cfg.stage.name).run(cfg, make_context())
+    spent = _instrument()
+    run_stage(compose(spec["warm"]), make_context(spec["run_dir"] + "/warm"))
+    remote.close_all()
+    cfgs = [compose(over) for over in spec["runs"]]
+    for p in spent:
+        spent[p] = 0.0
+    tiles.reset_counters()
+    t0 = time.process_time()
+    stamps = 0
+    for k, cfg in enumerate(cfgs):
+        res = run_stage(cfg, make_context(spec["run_dir"] + f"/{k}"))
+        remote.close_all()
+        stamps += sum(e["rows_injected_now"] for e in res["experiments"].values())
+    total = time.process_time() - t0
+    spent["overhead"] = total - sum(spent[p] for p in PARTS if p != "overhead")
+    out = {"stamps": stamps, "cpu_s": total, "parts": dict(spent), "tiles": tiles.counters(),
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if spec.get("bytes_run"):
+        cfg = compose(spec["bytes_run"])
+        res = run_stage(cfg, make_context(spec["run_dir"] + "/bytes"))
+        n = sum(e["rows_injected_now"] for e in res["experiments"].values())
+        files = Path(spec["data_root"], "phase4c").rglob("bytes/stamps/**/*.parquet")
+        out["distinct_bytes_per_stamp"] = sum(f.stat().st_size for f in files) / max(n, 1)
+        out["distinct_stamps"] = n
+    return out
 
 
-def subsample(manifest: pa.Table, per_brick: int) -> pa.Table:
-    """The first ``per_brick`` injections of every brick (task_id order)."""
-    t = manifest.filter(pc.equal(manifest.column("is_control"), 0))
-    t = t.take(pc.sort_indices(t, [("brickname", "ascending"), ("task_id", "ascending")]))
-    bricks = np.asarray(t.column("brickname").to_pylist())
-    starts = np.flatnonzero(np.r_[True, bricks[1:] != bricks[:-1]])
-    keep = np.concatenate([np.arange(s, min(s + per_brick, e)) for s, e in zip(starts, np.r_[starts[1:], len(bricks)])])
-    return t.take(pa.array(keep))
+# ------------------------------------------------------------------------------------ driver side
+def child_cpu(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
+    """Run ``cmd``; (its CPU seconds, user + system, from getrusage of the children), stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd[:4])} ...")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, proc.stdout
+
+
+def tagged_json(out: str, tag: str) -> dict:
+    line = [x for x in out.splitlines() if x.startswith(tag + " ")]
+    return json.loads(line[-1].split(" ", 1)[1])
+
+
+def run_worker(spec: dict, tile_mb: str | None, tmp: Path) -> dict:
+    path = tmp / f"spec-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(spec))
+    env = dict(os.environ)
+    if tile_mb is not None:
+        env["DHS_TILE_CACHE_MB"] = tile_mb
+    _, out = child_cpu([sys.executable, str(Path(__file__).resolve()), "--worker", str(path)], env)
+    return tagged_json(out, "WORKER_JSON")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller survey (under 120 s)")
-    args = parser.parse_args()
-    from dhs import layout
-    from dhs.io import datasets as dio
-
-    n_bricks = 12 if args.quick else 24
-    tmp = tempfile.mkdtemp(prefix="dhs-bench-inject-")
-    base = [f"paths.data_root={tmp}", f"mock_survey.n_bricks={n_bricks}", "mock_survey.galaxies_per_brick=40",
-            "tier=debug", "tier.stamp_sizes=[64]", "tier.bandsets=[grz]", "cache.mode=none", "source=cosmos"]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 bricks, fewer sparse rounds")
+    ap.add_argument("--bricks", type=int, default=None, help="full-size bricks (default 6; quick 3)")
+    ap.add_argument("--keep", metavar="DIR", help="build the fixture in DIR (or reuse it) and leave it there")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print("WORKER_JSON " + json.dumps(worker(json.loads(Path(args.worker).read_text()))))
+        return
+    n_bricks = args.bricks or (3 if args.quick else 6)
+    rounds = 4 if args.quick else 8
     t0 = time.perf_counter()
-    run(["stage=cosmos_bank", *base])
-    run(["stage=mock_survey", *base])
-    run(["stage=4a", *base])
-    setup_s = time.perf_counter() - t0
-    cfg = compose(["stage=4c", *base])
-    (exp,) = layout.experiment_ids(cfg)
-    full = dio.read_dataset(layout.manifest_dir(cfg, exp))
-    rows = []
-    results = {}
-    # Steady state: one untimed run per worker count first loads the compiled kernels, the bank
-    # and the imports in this process and in the (reused) worker processes.
-    warm = subsample(full, 2)
-    wcfg = compose(["stage=4c", *base, "variant=bench_warm"])
-    dio.write_shard(warm, layout.manifest_dir(wcfg, exp), "00000")
-    dio.mark_success(layout.manifest_dir(wcfg, exp), {"rows": warm.num_rows})
-    for n_jobs in (1, 2):
-        run(["stage=4c", *base, "variant=bench_warm", f"cluster.n_jobs={n_jobs}", f"inject.run_name=w{n_jobs}",
-             "inject.shard_max_tasks=4"])
-    for label, per_brick in (("dense", 65), ("sparse", 4)):
-        sub = subsample(full, per_brick)
-        variant = f"bench_{label}"
-        mcfg = compose(["stage=4c", *base, f"variant={variant}"])
-        dio.write_shard(sub, layout.manifest_dir(mcfg, exp), "00000")
-        dio.mark_success(layout.manifest_dir(mcfg, exp), {"rows": sub.num_rows})
-        for n_jobs in (1, 2):
-            over = ["stage=4c", *base, f"variant={variant}", f"cluster.n_jobs={n_jobs}",
-                    f"inject.run_name=jobs{n_jobs}", "inject.shard_max_tasks=130"]
-            t1 = time.perf_counter()
-            summary = run(over)
-            wall = time.perf_counter() - t1
-            n = sub.num_rows
-            nbytes = sum(Path(f).stat().st_size for f in dio.data_files(layout.stamps_dir(compose(over), exp)))
-            per_core = n / wall / n_jobs
-            results[(label, n_jobs)] = (n / wall, per_core, nbytes / n)
-            errs = summary["experiments"][exp]["errors"]
-            rows.append((label, n_jobs, n, n / len(set(sub.column("brickname").to_pylist())), wall, n / wall,
-                         per_core, per_core / EARLIER_STAMPS_PER_S_PER_CORE, nbytes / n / 1024, errs.get("ok", 0)))
-    print(f"setup (bank + mock survey of {n_bricks} bricks + 4a): {setup_s:.1f} s; timings after one warm-up run "
-          "per worker count (steady state)")
-    head = ("manifest", "n_jobs", "stamps", "per brick", "wall s", "stamps/s", "per core", "x earlier",
-            "KB/stamp", "ok")
-    print("".join(f"{h:>11}" for h in head))
-    for r in rows:
-        print(f"{r[0]:>11}{r[1]:>11}{r[2]:>11}{r[3]:>11.1f}{r[4]:>11.2f}{r[5]:>11.1f}{r[6]:>11.1f}{r[7]:>11.1f}"
-              f"{r[8]:>11.1f}{r[9]:>11}")
-    dense1, dense2 = results[("dense", 1)], results[("dense", 2)]
-    sparse1 = results[("sparse", 1)]
-    print(f"RESULT inject_stamps_per_s_per_core={dense1[1]:.2f} sparse_stamps_per_s_per_core={sparse1[1]:.2f} "
-          f"bytes_per_stamp={dense1[2]:.0f} scaling_2_jobs={dense2[0] / dense1[0]:.2f}")
+    with FullSizeSurvey(n_bricks, tiers=(TIER,), keep=args.keep) as fx:
+        setup_s = time.perf_counter() - t0
+        bench(fx, n_bricks, rounds, setup_s)
+
+
+def bench(fx: FullSizeSurvey, n_bricks: int, rounds: int, setup_s: float) -> None:
+    tmp = fx.root / "bench"
+    tmp.mkdir()
+    (exp,) = fx.experiments(TIER)
+    full = fx.manifest(TIER, exp)
+    manifests: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    first: dict[str, Any] = {}
+    for label, n, n_rounds in (("83", 83, 1), ("20", 20, 1), ("1", 1, rounds)):
+        manifests[label] = []
+        counts[label] = 0
+        for r in range(n_rounds):
+            sub = per_brick(full, n, offset=r * 3)  # sparse rounds: a different target each time
+            variant = f"bench_{label}_{r}"
+            fx.write_manifest(sub, TIER, exp, variant)
+            manifests[label].append(variant)
+            counts[label] += sub.num_rows
+            first.setdefault(label, sub)
+    warm = per_brick(full, 2).slice(0, 2)
+    fx.write_manifest(warm, TIER, exp, "bench_warm")
+    distinct = distinct_targets(per_brick(full, 83))
+    fx.write_manifest(distinct, TIER, exp, "bench_distinct")
+    base = [*fx.base, "stage=4c", f"tier={TIER}", "cluster.n_jobs=1"]
+
+    def overrides(variant: str, mode: str, run: str) -> list[str]:
+        return [*base, f"variant={variant}", f"cache.mode={mode}", f"inject.run_name={run}"]
+
+    results: dict[tuple[str, str], dict] = {}
+    configs = [("brick", "brick cache + tile cache", None), ("none", "section reads + tile cache", None),
+               ("none", "section reads, no tile cache", "0")]
+    for label in manifests:
+        for mode, name, tile_mb in configs:
+            tag = f"{mode}{'_notile' if tile_mb == '0' else ''}"
+            spec = {"warm": overrides("bench_warm", mode, f"w_{tag}_{label}"),
+                    "runs": [overrides(v, mode, f"r_{tag}") for v in manifests[label]],
+                    "run_dir": str(tmp / f"runs_{tag}_{label}"), "data_root": str(fx.root)}
+            if label == "83" and mode == "brick" and tile_mb is None:
+                spec["bytes_run"] = overrides("bench_distinct", mode, "bytes")
+            results[(label, name)] = run_worker(spec, tile_mb, tmp)
+
+    # whole processes: the dhs CLI against the earlier system's loop, same manifest
+    whole: dict[str, dict] = {}
+    bank = str(fx.root / "cosmos_bank" / "cosmos_bank.h5")
+    import pyarrow.parquet as pq
+
+    for label in ("83", "20", "1"):
+        variant = manifests[label][0]
+        n = first[label].num_rows
+        cpu, _ = child_cpu([str(Path(sys.executable).parent / "dhs"), *overrides(variant, "brick", f"cli_{label}"),
+                            f"hydra.run.dir={tmp / f'cli_{label}'}"])
+        mpath = tmp / f"peer_{label}.parquet"
+        pq.write_table(first[label], mpath)
+        spec = {"manifest": str(mpath), "base_url": str(fx.root / "mock_survey" / "coadd"), "bank": bank,
+                "out": str(tmp / f"peer_{label}_out.parquet")}
+        sp = tmp / f"peer_{label}.json"
+        sp.write_text(json.dumps(spec))
+        pcpu, out = child_cpu([sys.executable, str(HERE / "peer_loop.py"), str(sp)])
+        peer = tagged_json(out, "PEER_JSON")
+        whole[label] = {"stamps": n, "dhs_cpu": cpu, "peer_cpu": pcpu, "peer": peer,
+                        "flux_ratio": flux_ratio(fx.root / "phase4c" / variant / f"cli_{label}", peer["flux_r"])}
+    report(fx, n_bricks, setup_s, results, whole)
+
+
+def flux_ratio(run_root: Path, peer_flux: dict[str, float]) -> tuple[float, float, float]:
+    """5th, 50th, 95th percentile of peer / dhs injected r flux over the same tasks (same work?)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    dhs_flux: dict[str, float] = {}
+    for f in (run_root / "metrics").rglob("*.parquet"):
+        t = pq.read_table(f, columns=["task_id", "injected_flux_r"]).to_pydict()
+        dhs_flux.update(zip(t["task_id"], t["injected_flux_r"]))
+    r = np.array([peer_flux[k] / dhs_flux[k] for k in peer_flux if dhs_flux.get(k)])
+    return tuple(float(x) for x in np.percentile(r, [5, 50, 95])) if r.size else (np.nan,) * 3
+
+
+def _ms(x: float, n: int) -> str:
+    return f"{1e3 * x / max(n, 1):.2f}"
+
+
+def report(fx: FullSizeSurvey, n_bricks: int, setup_s: float, results: dict, whole: dict) -> None:
+    print(f"fixture: {n_bricks} bricks of 3600 x 3600 px, {len(fx.coadd_files())} files, "
+          f"{sum(p.stat().st_size for p in fx.coadd_files()) / 1e6:.0f} MB, built in {setup_s:.0f} s "
+          "(cosmos bank, mock survey, 4a, 4b)")
+    for kind, text in fx.describe():
+        print(f"  {kind:>9}: {text}")
+    print("\nsteady state, one process, CPU ms per stamp (process CPU time; the machine may be shared)")
+    head = ("tasks/brick", "reader", "stamps", "read", "render", "write", "overhead", "total",
+            "stamps/CPU-s", "tiles/stamp", "RSS MB")
+    print(f"{head[0]:>11} {head[1]:<30}" + "".join(f"{h:>13}" for h in head[2:]))
+    for (label, name), r in results.items():
+        n, p = r["stamps"], r["parts"]
+        print(f"{label:>11} {name:<30}{n:>13}" + "".join(f"{_ms(p[k], n):>13}" for k in PARTS)
+              + f"{_ms(r['cpu_s'], n):>13}{n / r['cpu_s']:>13.1f}"
+              + f"{r['tiles']['tiles_decoded'] / max(n, 1):>13.1f}{r['peak_rss_mb']:>13.0f}")
+    print("\nthe earlier system's loop (astropy whole-file reads, lenstronomy ss5 per band, npz blobs), "
+          "CPU ms per stamp")
+    print(f"{'tasks/brick':>11}{'stamps':>10}" + "".join(f"{k:>11}" for k in PARTS)
+          + f"{'stamps/CPU-s':>14}{'KB/stamp':>10}")
+    for label, w in whole.items():
+        pp, n = w["peer"]["parts"], w["peer"]["stamps"]
+        steady = sum(pp.values())
+        print(f"{label:>11}{n:>10}" + "".join(f"{_ms(pp.get(k, 0.0), n):>11}" for k in PARTS)
+              + f"{n / steady:>14.1f}{w['peer']['bytes'] / n / 1024:>10.1f}")
+    print("\nwhole processes on the same manifest (dhs CLI, cache.mode=brick, n_jobs=1, against peer_loop.py)")
+    print(f"{'tasks/brick':>11}{'stamps':>10}{'dhs CPU s':>12}{'peer CPU s':>12}{'dhs st/CPU-s':>14}"
+          f"{'peer st/CPU-s':>15}{'ratio':>8}{'steady ratio':>14}")
+    ratios = {}
+    for label, w in whole.items():
+        n = w["stamps"]
+        dhs_steady = results[(label, "brick cache + tile cache")]
+        peer_rate = w["peer"]["stamps"] / sum(w["peer"]["parts"].values())
+        steady_ratio = (dhs_steady["stamps"] / dhs_steady["cpu_s"]) / peer_rate
+        ratios[label] = w["peer_cpu"] / w["dhs_cpu"]
+        print(f"{label:>11}{n:>10}{w['dhs_cpu']:>12.2f}{w['peer_cpu']:>12.2f}{n / w['dhs_cpu']:>14.1f}"
+              f"{n / w['peer_cpu']:>15.1f}{ratios[label]:>8.2f}{steady_ratio:>14.2f}")
+    fr = whole["83"]["flux_ratio"]
+    print(f"same work: injected r flux, earlier loop / dhs, over the 83-per-brick tasks: 5%/50%/95% "
+          f"{fr[0]:.3f} / {fr[1]:.3f} / {fr[2]:.3f}")
+    dense = results[("83", "brick cache + tile cache")]
+    sparse = results[("1", "section reads + tile cache")]
+    print(f"\nstamps of distinct targets ({dense.get('distinct_stamps', 0)} stamps, 64x64 grz, lossless): "
+          f"{dense.get('distinct_bytes_per_stamp', float('nan')):.0f} bytes per stamp")
+    print(f"RESULT full_size_stamps_per_cpu_s={dense['stamps'] / dense['cpu_s']:.2f} "
+          f"multi_experiment_stamps_per_cpu_s=nan "
+          f"sparse_stamps_per_cpu_s={sparse['stamps'] / sparse['cpu_s']:.2f} peer_ratio={ratios['83']:.2f} "
+          f"bytes_per_stamp={dense.get('distinct_bytes_per_stamp', float('nan')):.0f} bytes_per_stamp_quantized=nan")
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    tempfile.tempdir = None
     main()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,9 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n_parent, args.n_bricks = 1_000_000, 5_000
 
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="dhs-bench4a-"))
+    try:
+        return _run(args, work)
+    finally:
+        if not args.workdir:  # a folder of the user's own stays; a temporary one goes
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     from tests.manifest.synth import make_tables, write_tables
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="dhs-bench4a-"))
     t0 = time.perf_counter()
     tables = make_tables(n_galaxies=args.n_parent, n_bricks=args.n_bricks, n_regions=60, seed=1)
     if args.sets == 1:

@@ -4,7 +4,9 @@ Files: DR10-format tile-compressed files written with the mock-survey codecs (10
 image (RICE, subtractive dither 2), invvar (RICE), psfsize (GZIP), maskbits (HCOMPRESS), at the
 mock-survey size (400x400) and the DR10 size (3600x3600). Operations: open + header checks;
 open + header + 64x64 section (what a sparse stamp costs per file); 64x64 section of an open
-file; open + whole-image read (fitsio engine: astropy's tile loop above 2e6 pixels).
+file (tile cache off: the tiles are decompressed every time); open + whole-image read (fitsio
+engine: astropy's tile loop above 2e6 pixels); the same section again with the tile cache on
+(dhs.survey.tiles: decoded once, then cut from the cached tiles).
 CPU time (time.process_time), best of 3 repeats.
 
 Usage: python benchmarks/bench_reader.py [--quick]   (last line: RESULT ...)
@@ -13,6 +15,8 @@ Usage: python benchmarks/bench_reader.py [--quick]   (last line: RESULT ...)
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -23,7 +27,7 @@ from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dhs.survey import brickfile, fitsio_reader  # noqa: E402
+from dhs.survey import brickfile, fitsio_reader, tiles  # noqa: E402
 from dhs.mock_survey.fits import COMPRESSION, DITHER_SEED, TILE  # noqa: E402
 
 BUNIT = {"image": "nanomaggy", "invvar": "1/nanomaggy^2", "psfsize": "arcsec", "maskbits": ""}
@@ -80,11 +84,16 @@ def measure(path: str, kind: str, engine: str, size: int, n: int) -> dict[str, f
         bf.read()
         bf.close()
 
+    os.environ[tiles.ENV] = "0"  # raw decoding: every section decompresses its tiles
     bf = brickfile.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
     assert bf.engine == engine, (bf.engine, engine)
     out = {"open": cpu_ms(open_only, n), "open+section": cpu_ms(open_section, n),
            "section": cpu_ms(lambda: bf.section(c, c + 64, c, c + 64), n),
            "open+whole": cpu_ms(open_whole, 2 if size > 1000 else 20)}
+    bf.close()
+    del os.environ[tiles.ENV]  # the tile cache: the window's tiles are decoded once, then reused
+    bf = brickfile.open_brick_file(path, brick="1102p240", kind=kind, engine=engine)
+    out["cached section"] = cpu_ms(lambda: bf.section(c, c + 64, c, c + 64), n)
     bf.close()
     return out
 
@@ -97,6 +106,13 @@ def main() -> None:
         sys.exit("fitsio is not available (pip install fitsio, and DHS_FITSIO must not be 0)")
     sizes = (400,) if args.quick else (400, 3600)
     tmp = Path(tempfile.mkdtemp(prefix="dhs-bench-reader-"))
+    try:
+        _run(tmp, sizes)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(tmp: Path, sizes: tuple[int, ...]) -> None:
     rows, agg = [], {"astropy": [], "fitsio": []}
     for size in sizes:
         for kind in ("image", "invvar", "psfsize", "maskbits"):
@@ -106,11 +122,11 @@ def main() -> None:
             for e in res:
                 agg[e].append(res[e]["open+section"])
             rows.append((f"{kind} {size}", res))
-    head = ("file", "engine", "open ms", "open+sec ms", "section ms", "open+whole ms")
+    head = ("file", "engine", "open ms", "open+sec ms", "section ms", "open+whole ms", "cached sec ms")
     print(f"{head[0]:>16}{head[1]:>9}" + "".join(f"{h:>14}" for h in head[2:]))
     for name, res in rows:
         for e, r in res.items():
-            cols = ("open", "open+section", "section", "open+whole")
+            cols = ("open", "open+section", "section", "open+whole", "cached section")
             print(f"{name:>16}{e:>9}" + "".join(f"{r[k]:>14.3f}" for k in cols))
     fa, aa = float(np.mean(agg["fitsio"])), float(np.mean(agg["astropy"]))
     print(f"RESULT fitsio_open_section_ms={fa:.3f} astropy_open_section_ms={aa:.3f} ratio={aa / fa:.2f}")

@@ -10,7 +10,7 @@ fsspec, or from any seekable binary file object. Use ``dhs.survey.brickfile.open
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -19,6 +19,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from dhs.io import storage
+from dhs.survey import tiles
 from dhs.survey.fits_checks import BITPIX_DTYPE, BrickFileError
 
 
@@ -71,6 +72,8 @@ class BrickFile:
     hdul: fits.HDUList
     index: int
     _fobj: Any = None
+    _caches: dict = field(default_factory=dict, repr=False)
+    _tile_budget: int = field(default_factory=tiles.budget_bytes, repr=False)
 
     @property
     def hdu(self) -> Any:
@@ -132,8 +135,23 @@ class BrickFile:
         except Exception as exc:
             raise BrickFileError(f"{self.label}: cannot read image data ({exc})") from exc
 
+    def tile_cache(self, ext: str | int | None = None) -> tiles.TileCache | None:
+        """The decoded-tile cache of a tile-compressed HDU (None: not compressed, or caching off)."""
+        hdu = self._ext(ext)
+        if not isinstance(hdu, fits.CompImageHDU) or self._tile_budget <= 0:
+            return None
+        key = id(hdu)
+        cache = self._caches.get(key)
+        if cache is None:
+            shape, dtype = self.shape_dtype(ext)
+            tile = tuple(int(t) for t in hdu.tile_shape)
+            cache = self._caches[key] = tiles.TileCache(
+                lambda a, b, c, d: hdu.section[a:b, c:d], shape, tile[-2:], dtype, self._tile_budget)
+        return cache
+
     def section(self, y0: int, y1: int, x0: int, x1: int, ext: str | int | None = None) -> np.ndarray:
-        """Pixels [y0:y1, x0:x1], decompressing only the tiles the window touches.
+        """Pixels [y0:y1, x0:x1], decompressing only the tiles the window touches, each tile at
+        most once while it stays in this file's tile cache (``dhs.survey.tiles``).
 
         The window must lie inside the image (0 <= y0 < y1 <= H, 0 <= x0 < x1 <= W).
         """
@@ -143,11 +161,15 @@ class BrickFile:
             raise ValueError(f"{self.label}: window y[{y0}:{y1}] x[{x0}:{x1}] is outside the "
                              f"{h}x{w} image")
         try:
+            cache = self.tile_cache(ext)
+            if cache is not None:
+                return cache.section(int(y0), int(y1), int(x0), int(x1))
             return np.asarray(hdu.section[y0:y1, x0:x1])
         except Exception as exc:
             raise BrickFileError(f"{self.label}: cannot read section ({exc})") from exc
 
     def close(self) -> None:
+        self._caches.clear()
         self.hdul.close()
         if self._fobj is not None:
             self._fobj.close()

@@ -25,6 +25,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from dhs.survey import tiles
 from dhs.survey.fits_checks import BITPIX_DTYPE, BrickFileError, check_header
 
 #: Characters CFITSIO's extended file-name syntax gives a meaning to: such paths go to astropy.
@@ -216,6 +217,8 @@ class FitsioBrickFile:
         else:
             self.index = -1  # reported by the caller (same message as the astropy path)
         self._tiles_read: set[tuple[int, int, int]] = set()
+        self._tile_budget = tiles.budget_bytes()
+        self._caches: dict[int, tiles.TileCache] = {}
         if on_io is not None and self.index >= 0:
             d = self._hdus[self.index]
             on_io(sum(h.header_bytes for h in self._hdus) + d.table_bytes, 1)
@@ -273,9 +276,9 @@ class FitsioBrickFile:
         if self._on_io is None or not h.shape:
             return
         ty, tx = h.tile
-        tiles = [(h.index, a, b) for a in range(y0 // ty, (y1 - 1) // ty + 1)
-                 for b in range(x0 // tx, (x1 - 1) // tx + 1)]
-        new = [t for t in tiles if t not in self._tiles_read]
+        touched = [(h.index, a, b) for a in range(y0 // ty, (y1 - 1) // ty + 1)
+                   for b in range(x0 // tx, (x1 - 1) // tx + 1)]
+        new = [t for t in touched if t not in self._tiles_read]
         self._tiles_read.update(new)
         n_tiles = -(-h.shape[0] // ty) * -(-h.shape[1] // tx)
         per_tile = (h.data_bytes - h.table_bytes) / max(n_tiles, 1)
@@ -296,21 +299,40 @@ class FitsioBrickFile:
             self._count(h, 0, h.shape[0], 0, h.shape[1])
         return data
 
+    def tile_cache(self, ext: str | int | None = None) -> tiles.TileCache | None:
+        """The decoded-tile cache of a tile-compressed HDU (None: not compressed, or caching off)."""
+        h = self._hdu(ext)
+        if not (h.compressed and h.shape and self._tile_budget > 0):
+            return None
+        cache = self._caches.get(h.index)
+        if cache is None:
+            hdu = self._fits[h.index]
+            cache = self._caches[h.index] = tiles.TileCache(
+                lambda a, b, c, d: hdu[a:b, c:d], h.shape, h.tile,
+                np.dtype(BITPIX_DTYPE.get(h.bitpix, np.float32)), self._tile_budget)
+        return cache
+
     def section(self, y0: int, y1: int, x0: int, x1: int, ext: str | int | None = None) -> np.ndarray:
-        """Pixels [y0:y1, x0:x1], decompressing only the tiles the window touches."""
+        """Pixels [y0:y1, x0:x1], decompressing only the tiles the window touches, each tile at
+        most once while it stays in this file's tile cache (``dhs.survey.tiles``)."""
         h = self._hdu(ext)
         hh, ww = h.shape if h.shape else (0, 0)
         if not (0 <= y0 < y1 <= hh and 0 <= x0 < x1 <= ww):
             raise ValueError(f"{self.label}: window y[{y0}:{y1}] x[{x0}:{x1}] is outside the "
                              f"{hh}x{ww} image")
         try:
-            data = self._fits[h.index][int(y0):int(y1), int(x0):int(x1)]
+            cache = self.tile_cache(ext)
+            if cache is not None:
+                data = cache.section(int(y0), int(y1), int(x0), int(x1))
+            else:
+                data = self._fits[h.index][int(y0):int(y1), int(x0):int(x1)]
         except Exception as exc:
             raise BrickFileError(f"{self.label}: cannot read section ({exc})") from exc
         self._count(h, int(y0), int(y1), int(x0), int(x1))
         return data
 
     def close(self) -> None:
+        self._caches.clear()
         self._fits.close()
 
     def __enter__(self) -> FitsioBrickFile:  # noqa: PYI034
