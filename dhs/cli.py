@@ -2,25 +2,34 @@
 
     dhs stage=4c source=cosmos psf=moffat
     dhs -m stage=plan source=sersic,cosmos psf=moffat,gaussian
+
+A mistake the user can fix (a :class:`dhs.errors.DhsError`, or a Hydra composition error: an
+unknown option, key or type) is printed as one line on stderr and exits with status 2, without a
+traceback; in a sweep every failed job prints its own line. Anything else is a bug and keeps its
+traceback (exit 1). ``HYDRA_FULL_ERROR=1`` shows the traceback of every error.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dhs.config import schema as dhs_config  # registers the structured configs
 from dhs.errors import DhsError
 
 log = logging.getLogger("dhs")
+
+#: Exit status of an error the user can fix (a bug exits with 1, as Python does).
+EXIT_USER_ERROR = 2
 
 
 def conf_dir() -> str:
@@ -31,21 +40,36 @@ def conf_dir() -> str:
     return str(Path(list(spec.submodule_search_locations)[0]).resolve())
 
 
+def user_message(exc: BaseException) -> Optional[str]:
+    """The one-line message of an error the user can fix; None for a bug."""
+    if isinstance(exc, DhsError):
+        return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    from dhs.config.messages import explain
+
+    return explain(exc, sys.argv[1:])
+
+
+def print_error(message: str) -> None:
+    """``dhs: <message>`` on stderr, one line, as written (no markup), bold red on a terminal."""
+    text = f"dhs: {message}"
+    if sys.stderr.isatty():
+        text = f"\x1b[1;31m{text}\x1b[0m"
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _context(cfg: DictConfig) -> Any:
     from hydra.core.hydra_config import HydraConfig
 
-    from dhs.context import RunContext
     from dhs.console import console
+    from dhs.context import RunContext
 
     hc = HydraConfig.get()
-    return RunContext(
-        run_dir=Path(hc.runtime.output_dir),
-        console=console(),
-        overrides=list(hc.overrides.task),
-        choices={k: v for k, v in hc.runtime.choices.items() if v is not None},
-    )
+    choices = {k: v for k, v in hc.runtime.choices.items() if v is not None}
+    choices["stage"] = str(cfg.stage.name)  # the stage id, also when an alias chose it
+    overrides = OmegaConf.to_container(hc.overrides.task, resolve=False)  # as typed: ${...} kept
+    return RunContext(run_dir=Path(hc.runtime.output_dir), console=console(),
+                      overrides=list(overrides), choices=choices)
 
 
 def run_stage(cfg: DictConfig, ctx: Any) -> dict:
@@ -66,55 +90,104 @@ def run_stage(cfg: DictConfig, ctx: Any) -> dict:
     return stages.load(name).run(cfg, ctx)
 
 
-def _is_multirun() -> bool:
+def _job_label() -> Optional[str]:
+    """'#<n>' inside a sweep's job (Hydra's log lists each job's overrides), None in a single run."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     try:
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except Exception:
-        return False
+        hc = HydraConfig.get()
+    except ValueError:
+        return None
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    return f"#{hc.job.num}"
 
 
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _app(cfg: DictConfig) -> Any:
     from dhs import provenance
-    from dhs.stages import StageNotAvailable
 
     ctx = _context(cfg)
-    started = time.time()
-    record = dict(overrides=ctx.overrides, choices=ctx.choices, started=started)
+    record = dict(overrides=ctx.overrides, choices=ctx.choices, started=time.time())
     status, error, summary = "ok", None, None
     try:
         provenance.redact_hydra_dir(ctx.run_dir)
         provenance.write_run_record(ctx.run_dir, provenance.run_record(cfg, **record))
         summary = run_stage(cfg, ctx)
-    except (dhs_config.ConfigError, StageNotAvailable, DhsError, FileNotFoundError) as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        ctx.console.print(f"[bold red]dhs: {exc}[/bold red]")
     except KeyboardInterrupt:
         status, error = "interrupted", "KeyboardInterrupt"
         raise
     except Exception as exc:
-        status, error = "failed", "".join(traceback.format_exception(exc))
+        message = user_message(exc)
+        status = "failed"
+        error = (f"{type(exc).__name__}: {message}" if message is not None
+                 else "".join(traceback.format_exception(exc)))
+        job = _job_label()
+        if message is not None and job is not None:  # a sweep reports every failed job
+            print_error(f"job {job}: {message}")
+            exc.dhs_reported = True  # type: ignore[attr-defined]
         raise
     finally:
         rec = provenance.run_record(cfg, ended=time.time(), status=status, error=error, **record)
         if summary is not None:
             rec["summary"] = summary
         provenance.write_run_record(ctx.run_dir, rec)
-        if status != "ok":
-            ctx.console.print(f"[dim]run record: {ctx.run_dir / provenance.RUN_RECORD}[/dim]")
-    if status != "ok":
-        if _is_multirun():
-            raise DhsError(error)
-        sys.exit(2)
     return summary
 
 
+class _HeldJobLine:
+    """stderr while Hydra runs. Hydra writes 'Error executing job with overrides: [...]' before it
+    re-raises a job's error; the line is held until ``main`` knows the error: dropped for a user
+    error (its own line says it all), written for a bug (before the traceback)."""
+
+    PREFIX = "Error executing job with overrides:"
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.held = stream, ""
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.PREFIX):
+            self.held += text
+            return len(text)
+        self.release()
+        return self.stream.write(text)
+
+    def release(self) -> None:
+        if self.held:
+            self.stream.write(self.held)
+            self.held = ""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    _app()
+    """Console-script entry point: Hydra's app, with user errors as one line and exit 2."""
+    previous = os.environ.get("HYDRA_FULL_ERROR")
+    full = previous == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing; we decide here
+    held = _HeldJobLine(sys.stderr)
+    sys.stderr = held  # type: ignore[assignment]
+    try:
+        _app()
+    except Exception as exc:
+        message = None if full else user_message(exc)
+        if message is None:
+            held.release()
+            raise
+        held.held = ""
+        sys.stderr = held.stream
+        if not getattr(exc, "dhs_reported", False):
+            print_error(message)
+        sys.exit(EXIT_USER_ERROR)
+    finally:
+        held.release()
+        sys.stderr = held.stream
+        if previous is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,8 @@
-"""Rich progress bars and summary tables shared by every stage."""
+"""Rich progress bars and summary tables shared by every stage.
+
+Titles, headers, cells and progress descriptions are printed as written: brackets in values
+(``bands=[g,r,z]``, ``s3://b/[x]``) are escaped, never taken for Rich markup.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import sys
 from typing import Any, Iterator, Mapping, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
@@ -26,7 +31,7 @@ def console() -> Console:
 def progress(con: Console | None = None, *, transient: bool = False) -> Iterator[Progress]:
     """A progress bar with count, elapsed and remaining time."""
     bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=con or console(), transient=transient,
         disable=False,
     )
@@ -36,23 +41,25 @@ def progress(con: Console | None = None, *, transient: bool = False) -> Iterator
 
 def summary_table(title: str, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any],
                   columns: Sequence[str] | None = None) -> Table:
-    """A rich table from a mapping (two columns) or a list of row mappings."""
-    table = Table(title=title, title_justify="left")
+    """A rich table from a mapping (two columns) or a list of row mappings (text escaped)."""
+    table = Table(title=escape(title), title_justify="left")
     if isinstance(rows, Mapping):
         table.add_column("quantity")
         table.add_column("value", justify="right")
         for k, v in rows.items():
-            table.add_row(str(k), _fmt(v))
+            table.add_row(escape(str(k)), _fmt(v))
         return table
     cols = list(columns or (rows[0].keys() if rows else []))
     for c in cols:
-        table.add_column(str(c), justify="right" if rows and isinstance(rows[0].get(c), (int, float)) else "left")
+        table.add_column(escape(str(c)),
+                         justify="right" if rows and isinstance(rows[0].get(c), (int, float)) else "left")
     for r in rows:
         table.add_row(*[_fmt(r.get(c)) for c in cols])
     return table
 
 
 def _fmt(v: Any) -> str:
+    """A cell: floats to 4 significant digits, everything escaped for Rich."""
     if isinstance(v, float):
         return f"{v:.4g}"
-    return str(v)
+    return escape(str(v))

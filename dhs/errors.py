@@ -16,3 +16,11 @@ class DhsError(RuntimeError):
 class ConfigError(DhsError, ValueError):
     """A configuration key or value is invalid; the message names the key, the allowed values
     and the file (or command-line override) the value came from."""
+
+
+class InputTableError(DhsError, ValueError):
+    """An input table is missing, unreadable or lacks a column; the message names the fix."""
+
+
+class MissingInputError(DhsError, FileNotFoundError):
+    """An input a stage needs does not exist (yet); the message names it and the stage to run."""

@@ -47,6 +47,18 @@ def resolved_config(cfg: Any) -> dict:
     return redact(plain)
 
 
+def _config_for_record(cfg: Any) -> dict:
+    """The resolved config; as written when an interpolation does not resolve (the run record of
+    that failure is still written)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+    try:
+        return resolved_config(cfg)
+    except (InterpolationResolutionError, MissingMandatoryValue):
+        return redact(OmegaConf.to_container(cfg, resolve=False))
+
+
 def package_versions() -> dict[str, Optional[str]]:
     from importlib import metadata
 
@@ -83,7 +95,7 @@ def run_record(cfg: Any, *, overrides: list[str], choices: dict, started: float,
     return {
         "kind": "dhs-run",
         "stage": cfg["stage"]["name"],
-        "config": resolved_config(cfg),
+        "config": _config_for_record(cfg),
         "overrides": redact_argv(list(overrides)),
         "choices": {k: v for k, v in sorted(choices.items()) if not str(k).startswith("hydra")},
         "versions": package_versions(),
@@ -235,6 +247,7 @@ def diff_main(argv: Optional[list[str]] = None) -> int:
     import argparse
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     parser = argparse.ArgumentParser(prog="dhs-diff", description="Compare two dhs run directories or dataset records.")
@@ -249,7 +262,7 @@ def diff_main(argv: Optional[list[str]] = None) -> int:
     try:
         d = diff_records(load_record(args.a), load_record(args.b))
     except (OSError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]dhs-diff: {exc}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]dhs-diff: {escape(str(exc))}")
         return 2
     if args.json:
         print(json.dumps(d, indent=2, sort_keys=True, default=str))
@@ -257,17 +270,15 @@ def diff_main(argv: Optional[list[str]] = None) -> int:
     if d["equal"]:
         con.print("[green]no differences[/green]")
         return 0
-    table = Table(title=f"dhs-diff {args.a} {args.b}", title_justify="left")
+    table = Table(title=escape(f"dhs-diff {args.a} {args.b}"), title_justify="left")
     for col in ("kind", "key", "A", "B"):
         table.add_column(col)
-    for k, (va, vb) in d["choices"].items():
-        table.add_row("group choice", k, str(va), str(vb))
-    for k, (va, vb) in d["changed"].items():
-        table.add_row("changed", k, str(va), str(vb))
-    for k, v in d["added"].items():
-        table.add_row("added", k, "", str(v))
-    for k, v in d["removed"].items():
-        table.add_row("removed", k, str(v), "")
+    rows = [("group choice", k, va, vb) for k, (va, vb) in d["choices"].items()]
+    rows += [("changed", k, va, vb) for k, (va, vb) in d["changed"].items()]
+    rows += [("added", k, "", v) for k, v in d["added"].items()]
+    rows += [("removed", k, v, "") for k, v in d["removed"].items()]
+    for kind, key, va, vb in rows:  # values as written: brackets are text, not markup
+        table.add_row(kind, escape(key), escape(str(va)), escape(str(vb)))
     con.print(table)
     return 1
 

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from dhs.errors import ConfigError, InputTableError
 from dhs.schema import arrow_schema, surface_columns
 
 #: Columns of the metrics dataset completeness reads.
@@ -124,7 +125,7 @@ def add_bins(df: pd.DataFrame, resolution_edges: Sequence[float]) -> pd.DataFram
     out["resolution"] = res
     edges = np.asarray(list(resolution_edges) + [np.inf], dtype=float)
     if np.any(np.diff(edges) <= 0):
-        raise ValueError(f"completeness.resolution_edges={list(resolution_edges)} must increase")
+        raise ConfigError(f"completeness.resolution_edges={list(resolution_edges)} must increase")
     idx = np.searchsorted(edges, res, side="right") - 1
     inside = np.isfinite(res) & (idx >= 0) & (idx < len(edges) - 1)
     safe = np.clip(idx, 0, len(edges) - 2)
@@ -162,24 +163,24 @@ def proxy_recovered(df: pd.DataFrame, arc_snr_min: float, resolution_min: float)
 def attach_scores(df: pd.DataFrame, scores: pd.DataFrame, source: str) -> pd.DataFrame:
     """Join lens-finder scores (task_id, score) onto the rows; every valid row needs one.
 
-    Raises ValueError naming ``source`` (the scores file) for missing columns, duplicate task_ids,
+    Raises InputTableError naming ``source`` (the scores file) for missing columns, duplicate task_ids,
     or valid rows without a finite score.
     """
     missing = [c for c in ("task_id", "score") if c not in scores.columns]
     if missing:
-        raise ValueError(f"scores file {source} lacks column(s) {missing}; it needs 'task_id' (string, "
+        raise InputTableError(f"scores file {source} lacks column(s) {missing}; it needs 'task_id' (string, "
                          f"the task ids of the 4c metrics) and 'score' (float, higher = more lens-like); "
                          f"found {list(scores.columns)}")
     scores = scores[["task_id", "score"]]
     dup = scores["task_id"].duplicated()
     if dup.any():
-        raise ValueError(f"scores file {source}: {int(dup.sum())} duplicate task_id(s), e.g. "
+        raise InputTableError(f"scores file {source}: {int(dup.sum())} duplicate task_id(s), e.g. "
                          f"{scores['task_id'][dup].iloc[0]!r}; keep one score per task")
     out = df.merge(scores.astype({"score": float}), on="task_id", how="left", validate="one_to_one")
     lacking = out["valid"].to_numpy() & ~np.isfinite(out["score"].to_numpy(dtype=float))
     if lacking.any():
         ids = out.loc[lacking, "task_id"].head(3).tolist()
-        raise ValueError(f"scores file {source}: {int(lacking.sum())} valid task(s) of the metrics have no "
+        raise InputTableError(f"scores file {source}: {int(lacking.sum())} valid task(s) of the metrics have no "
                          f"finite score in column 'score' (task_id {', '.join(map(repr, ids))} ...); "
                          f"score every valid stamp of the experiment")
     return out

@@ -21,7 +21,9 @@ def _origin(cfg: Any, key: str) -> str:
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
-        overrides = list(hc.overrides.task)
+        from omegaconf import OmegaConf
+
+        overrides = list(OmegaConf.to_container(hc.overrides.task, resolve=False))  # type: ignore[arg-type]
         choices = dict(hc.runtime.choices)
     except Exception:  # outside a Hydra run (compose API in tests)
         overrides, choices = [], {}
@@ -121,8 +123,11 @@ def check_values(cfg: Any) -> None:
     ]:
         bad = [b for b in bands if b not in BANDS]
         if bad or not bands:
+            letters = [c for b in bands for c in str(b)]
+            hint = (f"; write bands=[{','.join(letters)}]" if key == "bands" and bad
+                    and all(c in BANDS for c in letters) else "")
             _fail(cfg, key, "".join(bands) if key != "bands" else list(bands),
-                  f"bands {bad or 'empty'} are not DR10 optical bands", "g, r, i, z")
+                  f"bands {bad or 'empty'} are not DR10 optical bands{hint}", "g, r, i, z")
     for axis in ("theta_e", "src_dmag", "src_reff", "src_e", "shear"):
         if len(cfg.grid[axis]) == 0:
             _fail(cfg, f"grid.{axis}", [], "a grid axis cannot be empty", "a non-empty list")

@@ -249,8 +249,8 @@ def explain(exc: BaseException, overrides: Sequence[str] = ()) -> Optional[str]:
     if isinstance(cause, MissingMandatoryValue) and getattr(cause, "full_key", None):
         return f"{cause.full_key} is not set (???); set it, e.g. `dhs {cause.full_key}=...`."
     if isinstance(cause, InterpolationResolutionError):
-        key = getattr(cause, "full_key", "") or ""
-        return f"{key + ': ' if key else ''}{_first_line(cause.msg if hasattr(cause, 'msg') else cause)}."
+        key = getattr(cause, "full_key", "") or next((o for o in overrides if "${" in o), "")
+        return f"{key + ': ' if key else ''}{_first_line(str(cause))}; fix the ${{...}} reference."
     if isinstance(exc, ConfigCompositionException):
         return where + _one_line(str(cause) if where and cause is not None else str(exc))
     return None

@@ -30,6 +30,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from dhs.errors import DhsError
+
 from dhs.io import storage
 
 BANK_FORMAT = "dhs-cosmos-bank/1"
@@ -51,7 +53,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
 REQUIRED = ("ident", "catalog_row", "mag", "hlr_arcsec")
 
 
-class BankError(ValueError):
+class BankError(DhsError, ValueError):
     """A bank file is missing or malformed; the message names the file and the fix."""
 
 

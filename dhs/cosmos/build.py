@@ -22,7 +22,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from dhs.config.schema import ConfigError
+from dhs.errors import ConfigError
 from dhs.cosmos.catalog import (EMBEDDED, CatalogError, ImageFiles, RealGalaxyCatalog,
                                 check_pixel_scale, embedded_root, read_catalog)
 from dhs.cosmos.galaxy import REASONS, GalaxyRejected, prepare_template

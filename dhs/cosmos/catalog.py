@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from dhs.config.schema import ConfigError
+from dhs.errors import ConfigError
 from dhs.cosmos.galaxy import GalaxyRejected
 from dhs.io import storage
 

@@ -13,6 +13,7 @@ import io
 import time
 from typing import Any, Iterable
 
+from dhs.errors import InputTableError
 from dhs.io import storage
 
 COLUMNS = ("brick", "file", "status", "time")
@@ -30,7 +31,7 @@ def read_rows(uri: str) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ValueError(f"{uri}: blacklist lacks column(s) {missing}; expected header "
+        raise InputTableError(f"{uri}: blacklist lacks column(s) {missing}; expected header "
                          f"{','.join(COLUMNS)}. Delete the file and re-run stage 4b to rebuild it.")
     return [{c: row[c] for c in COLUMNS} for row in reader]
 

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from dhs.errors import MissingInputError
 from dhs.io import datasets as dsets
 from dhs.io import storage
 
@@ -198,9 +199,9 @@ def compact_dataset(dataset: str, target_file_mb: float = 256.0, *, compression:
     dataset = storage.normalize(dataset).rstrip("/")
     success_uri = storage.join(dataset, dsets.SUCCESS)
     if not dsets.data_files(dataset):
-        raise FileNotFoundError(f"no Parquet files under {dataset}; nothing to compact")
+        raise MissingInputError(f"no Parquet files under {dataset}; nothing to compact")
     if require_success and not storage.exists(success_uri):
-        raise RuntimeError(f"{dataset} has no {dsets.SUCCESS}: its stage has not finished (or is still "
+        raise MissingInputError(f"{dataset} has no {dsets.SUCCESS}: its stage has not finished (or is still "
                            f"running); compacting it now could lose rows. Finish the stage first.")
     parts = plan(dataset, target_file_mb)
     rep = CompactionReport(dataset=dataset,

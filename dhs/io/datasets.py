@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dhs.errors import MissingInputError
 from dhs.io import storage
 
 PARTITION_COL = "region_split"
@@ -100,7 +101,8 @@ def read_dataset(dataset: str, columns: Optional[list[str]] = None, *,
 
     files = data_files(dataset)
     if not files:
-        raise FileNotFoundError(f"no Parquet files under {dataset}; has the stage that writes it run?")
+        raise MissingInputError(f"no Parquet files under {dataset}; run the stage that writes it first "
+                                f"(`dhs stage=plan` lists what each stage writes)")
     fsys, _ = storage.filesystem(dataset)
     paths = [storage.filesystem(f)[1] for f in files]
     base = storage.filesystem(dataset)[1]

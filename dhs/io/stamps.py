@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dhs.errors import InputTableError, MissingInputError
 from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.schema import STAMP_ARRAYS
@@ -41,7 +42,7 @@ def read_stamps(dataset: str, task_ids: Optional[Iterable[str]] = None,
 
     files = dsets.data_files(dataset)
     if not files:
-        raise FileNotFoundError(f"no stamps under {dataset}; run `dhs stage=4c` (with inject.metrics_only=false)")
+        raise MissingInputError(f"no stamps under {dataset}; run `dhs stage=4c` (with inject.metrics_only=false)")
     wanted = set(map(str, task_ids)) if task_ids is not None else None
     cols = list(columns) if columns is not None else None
     pieces: list[pa.Table] = []
@@ -56,7 +57,7 @@ def read_stamps(dataset: str, task_ids: Optional[Iterable[str]] = None,
             if file_cols is not None:
                 absent = [c for c in file_cols if c not in have]
                 if absent:
-                    raise ValueError(f"stamps file {uri} lacks column(s) {absent}; columns: {have}")
+                    raise InputTableError(f"stamps file {uri} lacks column(s) {absent}; columns: {have}")
             t = pq.read_table(f, columns=file_cols)
         if wanted is not None:
             t = t.filter(pc.is_in(t.column("task_id"), value_set=pa.array(sorted(wanted), pa.string())))

@@ -14,15 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dhs.errors import InputTableError  # noqa: F401  (raised here; defined with the other errors)
 from dhs.io import storage
 
 PARQUET_EXT = (".parquet", ".pq", ".parq")
 CSV_EXT = (".csv", ".csv.gz")
 FITS_EXT = (".fits", ".fit", ".fits.gz", ".fit.gz")
-
-
-class InputTableError(ValueError):
-    """An input table is missing, unreadable or lacks a column; the message names the fix."""
 
 
 def table_format(uri: str) -> str:
@@ -65,8 +62,9 @@ def read_table(uri: str, columns: Sequence[str], *, what: str, optional: Sequenc
     Parquet scan). Returns (table, number of rows before that filter).
     """
     if not storage.exists(uri):
-        raise InputTableError(f"{what} table {uri} does not exist; check cfg.manifest and paths.data_root "
-                              "(has the stage that writes it run?)")
+        raise InputTableError(f"{what} table {uri} does not exist; point manifest.{what} at it or set "
+                              "paths.data_root, or build the embedded survey's tables with "
+                              "`dhs stage=mock_survey`")
     fmt = table_format(uri)
     if fmt == "parquet":
         return _read_parquet(uri, columns, what, optional, true_filter)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dhs import draws
+from dhs.errors import ConfigError
 from dhs.manifest.candidates import N_STRATA, SPLITS, Candidates
 
 
@@ -64,7 +65,7 @@ class TierPlan:
 
 def n_controls_for(n_inj: int, f: float) -> int:
     if f >= 1.0:
-        raise ValueError("tier.control_frac=1.0 leaves no injections in a tier with n_per_config; "
+        raise ConfigError("tier.control_frac=1.0 leaves no injections in a tier with n_per_config; "
                          "use n_total_per_split or a fraction below 1")
     return int(round(n_inj * f / (1.0 - f)))
 

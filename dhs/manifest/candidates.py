@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dhs import draws
+from dhs.errors import DhsError
 from dhs.io.tables import InputTableError, column_numpy, read_table
 
 log = logging.getLogger("dhs.manifest.candidates")
@@ -29,7 +30,7 @@ SELECTION_COLUMNS = ("selection_set_id", "selection_strategy", "ranking_mode", "
                      "region_split")
 
 
-class EmptyManifestError(RuntimeError):
+class EmptyManifestError(DhsError):
     """No galaxy survived the filters; the message carries the funnel."""
 
 
@@ -202,5 +203,5 @@ def _dedupe(parent: pa.Table) -> tuple[pa.Table, int, str]:
 
 
 def empty_error(funnel: list[tuple[str, int]], detail: str) -> EmptyManifestError:
-    lines = "\n".join(f"  {name}: {n}" for name, n in funnel)
-    return EmptyManifestError(f"stage 4a would write an empty manifest: {detail}. Funnel:\n{lines}")
+    steps = " -> ".join(f"{name}: {n}" for name, n in funnel)
+    return EmptyManifestError(f"stage 4a would write an empty manifest: {detail}. Funnel: {steps}")

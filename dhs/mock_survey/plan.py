@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from dhs.draws import hash_str
+from dhs.errors import ConfigError
 from dhs.physics.photometry import EXTINCTION_R
 from dhs.physics.psf import psf_kernel
 from dhs.survey import bricks
@@ -65,7 +66,7 @@ STAR_COLOR = {"g": 0.6, "r": 0.0, "z": -0.3}
 SPLITS = ("train", "val", "test")
 
 
-class MockConfigError(ValueError):
+class MockConfigError(ConfigError):
     """The mock-survey settings cannot produce a valid survey; the message says which key."""
 
 

@@ -17,6 +17,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from dhs.errors import MissingInputError
 from dhs.io import storage
 from dhs.schema import ERROR_CODES, MANIFEST, metrics_columns
 
@@ -39,9 +40,12 @@ def bank_info(uri: str) -> BankInfo:
     """Size and half-light-radius range (arcsec) of a COSMOS bank (HDF5, via h5py)."""
     import h5py
 
+    from dhs.cosmos.bank import BankError
+
     uri = storage.normalize(str(uri))
     if not storage.exists(uri):
-        raise FileNotFoundError(f"COSMOS bank {uri} does not exist (source.bank_path / paths.cosmos_bank)")
+        raise MissingInputError(f"COSMOS bank {uri} does not exist; build it with `dhs stage=cosmos_bank` "
+                                f"or point source.bank_path (or paths.cosmos_bank) at it")
     tmp = None
     path = uri
     if storage.is_s3(uri):
@@ -56,9 +60,10 @@ def bank_info(uri: str) -> BankInfo:
             elif "images" in h5:
                 n = int(h5["images"].shape[0])
             else:
-                raise ValueError(f"{uri}: no n_sources attribute and no images dataset; not a COSMOS bank")
+                raise BankError(f"{uri}: no n_sources attribute and no images dataset; not a COSMOS bank: "
+                                f"rebuild it with `dhs stage=cosmos_bank force=true`")
             if "hlr_arcsec" not in h5:
-                raise ValueError(f"{uri}: no hlr_arcsec dataset; rebuild with `dhs stage=cosmos_bank force=true`")
+                raise BankError(f"{uri}: no hlr_arcsec dataset; rebuild with `dhs stage=cosmos_bank force=true`")
             hlr = np.asarray(h5["hlr_arcsec"][...], dtype=float)
     finally:
         if tmp:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from dhs import layout
+from dhs.errors import ConfigError, InputTableError, MissingInputError
 from dhs.io import storage
 from dhs.fetch import coadd_cache
 from dhs.console import summary_table
@@ -43,10 +44,10 @@ def manifest_bricks(cfg: Any) -> list[str]:
     try:
         table = read_dataset(uri, columns=["brickname"], partition_col=None)
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"stage 4b needs the bricks manifest at {uri}: run `dhs stage=4a` "
+        raise MissingInputError(f"stage 4b needs the bricks manifest at {uri}: run `dhs stage=4a` "
                                 "first (same paths.data_root and variant)") from exc
     except Exception as exc:
-        raise ValueError(f"{uri}: cannot read column 'brickname' of the bricks manifest ({exc}); "
+        raise InputTableError(f"{uri}: cannot read column 'brickname' of the bricks manifest ({exc}); "
                          "re-run `dhs stage=4a force=true` to rewrite it") from exc
     names = {str(b) for b in table.column("brickname").to_pylist() if b}
     return sorted(names)
@@ -65,10 +66,10 @@ def manifest_targets(cfg: Any) -> list:
         try:
             t = read_dataset(uri, columns=cols, partition_col=None)
         except FileNotFoundError as exc:
-            raise FileNotFoundError(f"stage 4b needs the manifest at {uri}: run `dhs stage=4a` first "
+            raise MissingInputError(f"stage 4b needs the manifest at {uri}: run `dhs stage=4a` first "
                                     "(same paths.data_root, variant and tier)") from exc
         except Exception as exc:
-            raise ValueError(f"{uri}: cannot read columns {cols} of the manifest ({exc}); "
+            raise InputTableError(f"{uri}: cannot read columns {cols} of the manifest ({exc}); "
                              "re-run `dhs stage=4a force=true` to rewrite it") from exc
         targets.update(cs.targets_of(*(t.column(c).to_pylist() for c in cols)))
     return sorted(targets, key=lambda t: (t.ra, t.dec, t.size, t.bands))
@@ -79,7 +80,7 @@ def run_cutouts(cfg: Any, ctx: Any) -> dict:
     from dhs.fetch import cutout_service as cs
 
     if str(cfg.cache.mode) != "brick":
-        raise ValueError(f"cache.mode={cfg.cache.mode!r} with survey.source=cutout_service: the "
+        raise ConfigError(f"cache.mode={cfg.cache.mode!r} with survey.source=cutout_service: the "
                          "cutouts are fetched once and cached per target; use cache.mode=brick")
     s = cs.settings_from_cfg(cfg)
     targets = manifest_targets(cfg)

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from dhs import layout
+from dhs.errors import ConfigError, MissingInputError
 from dhs.io import compact, storage
 from dhs.io import datasets as dsets
 from dhs.console import summary_table
@@ -36,14 +37,14 @@ def datasets(cfg: Any) -> dict:
 def run(cfg: Any, ctx: Any) -> dict:
     t0 = time.time()
     if float(cfg.compact.target_file_mb) <= 0:
-        raise ValueError(f"compact.target_file_mb={cfg.compact.target_file_mb} must be > 0 (MB per file)")
+        raise ConfigError(f"compact.target_file_mb={cfg.compact.target_file_mb} must be > 0 (MB per file)")
     uris = targets(cfg)
     explicit = bool(cfg.compact.get("dataset"))
     present = [u for u in uris if dsets.data_files(u)]
     skipped = {u: "no Parquet files" for u in uris if u not in present}
     if not present:
-        raise FileNotFoundError("stage 4p5 found nothing to compact: " + ", ".join(uris)
-                                + (" (compact.dataset)" if explicit else "; run `dhs stage=4c` first"))
+        raise MissingInputError("stage 4p5 found nothing to compact: " + ", ".join(uris)
+                                 + (" (compact.dataset)" if explicit else "; run `dhs stage=4c` first"))
     reports = []
     for uri in present:
         provenance = {"stage": "4p5", "run_dir": str(ctx.run_dir), "compression": str(cfg.output.compression)}

@@ -22,6 +22,7 @@ import time
 from typing import Any, Optional
 
 from dhs import layout
+from dhs.errors import InputTableError, MissingInputError
 from dhs.stages.inject import experiments_with_metrics
 from dhs.io import datasets as dsets
 from dhs.io import storage
@@ -62,12 +63,12 @@ def load_metrics(uri: str):
 
     files = dsets.data_files(uri)
     if not files:
-        raise FileNotFoundError(f"no 4c metrics under {uri}; run `dhs stage=4c` first")
+        raise MissingInputError(f"no 4c metrics under {uri}; run `dhs stage=4c` first")
     with storage.open_input(files[0]) as f:
         have = set(pq.read_schema(f).names) | {dsets.PARTITION_COL}
     missing = [c for c in comp.METRIC_INPUTS if c not in have]
     if missing:
-        raise ValueError(f"4c metrics {files[0]} lacks column(s) {missing} needed by stage 4d; "
+        raise InputTableError(f"4c metrics {files[0]} lacks column(s) {missing} needed by stage 4d; "
                          f"re-run `dhs stage=4c force=true` with this version of dhs")
     return dsets.read_dataset(uri, columns=list(comp.METRIC_INPUTS)).to_pandas()
 
@@ -77,7 +78,7 @@ def load_scores(path: str):
     import pyarrow.parquet as pq
 
     if not storage.exists(path):
-        raise FileNotFoundError(f"completeness.scores={path} does not exist; point completeness.scores at a "
+        raise MissingInputError(f"completeness.scores={path} does not exist; point completeness.scores at a "
                                 f"Parquet file with columns task_id and score")
     try:
         if storage.isdir(path):
@@ -86,7 +87,8 @@ def load_scores(path: str):
             with storage.open_input(path) as f:
                 table = pq.read_table(f)
     except Exception as exc:
-        raise ValueError(f"completeness.scores={path} is not a readable Parquet file ({exc})") from exc
+        raise InputTableError(f"completeness.scores={path} is not a readable Parquet file ({exc}); "
+                              f"write task_id and score to a Parquet file") from exc
     return table.to_pandas()
 
 

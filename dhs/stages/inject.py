@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from dhs import layout
 from dhs.console import summary_table
+from dhs.errors import MissingInputError
 from dhs.executors import run_shards
 from dhs.inject.settings import InjectSettings
 from dhs.inject.shard import run_shard
@@ -51,7 +52,7 @@ def experiments_with_metrics(cfg: Any, reader: str) -> tuple[list[str], dict[str
     present = [e for e in exps if dio.data_files(layout.metrics_dir(cfg, e))]
     skipped = {e: f"no 4c metrics at {layout.metrics_dir(cfg, e)}" for e in exps if e not in present}
     if not present:
-        raise FileNotFoundError(f"{reader} found no 4c metrics: " + "; ".join(skipped.values())
+        raise MissingInputError(f"{reader} found no 4c metrics: " + "; ".join(skipped.values())
                                 + ". Run `dhs stage=4c` first (same paths.data_root, variant, tier).")
     return present, skipped
 
@@ -89,7 +90,7 @@ def settings_record(cfg: Any) -> dict:
 def run_experiment(cfg: Any, ctx: Any, exp: str, s: InjectSettings) -> dict:
     mdir = layout.manifest_dir(cfg, exp)
     if not dio.is_complete(mdir):
-        raise FileNotFoundError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
+        raise MissingInputError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
                                 f"run `dhs stage=4a tier={cfg.tier.name}` first")
     manifest = dio.read_dataset(mdir)
     sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)

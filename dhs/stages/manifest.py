@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 import dhs
 from dhs import layout
-from dhs.errors import DhsError
+from dhs.errors import ConfigError, DhsError
 from dhs.manifest.allocation import TierPlan, allocate, shortfall_warnings
 from dhs.manifest.grids import build_grid
 from dhs.io import datasets as dio
@@ -48,7 +48,7 @@ def experiments(cfg: Any) -> list[Experiment]:
     if cfg.get("experiment_id"):
         named = [e for e in out if e.experiment_id == str(cfg.experiment_id)]
         if not named:
-            raise ValueError(f"experiment_id={cfg.experiment_id!r} is not an experiment of tier "
+            raise ConfigError(f"experiment_id={cfg.experiment_id!r} is not an experiment of tier "
                              f"{cfg.tier.name} with grid {cfg.grid.name}; those are "
                              f"{[e.experiment_id for e in out]}")
         return named

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from dhs import stages
@@ -26,13 +27,13 @@ def run(cfg: Any, ctx: Any) -> dict:
     choices.add_column("group")
     choices.add_column("choice")
     for group in ("stage", "source", "psf", "grid", "tier", "cluster", "survey"):
-        choices.add_row(group, str(ctx.choices.get(group, cfg[group].name)))
+        choices.add_row(group, escape(str(ctx.choices.get(group, cfg[group].name))))
     for key in ("variant", "bands", "paths.data_root", "seeds.split_seed", "seeds.seed_base",
                 "skip_if_exists", "force"):
         node: Any = cfg
         for part in key.split("."):
             node = node[part]
-        choices.add_row(key, str(list(node) if key == "bands" else node))
+        choices.add_row(key, escape(str(list(node) if key == "bands" else node)))
     ctx.console.print(choices)
 
     table = Table(title="dhs plan: datasets per stage", title_justify="left")
@@ -50,7 +51,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         plan[name] = ds
         for kind in ("reads", "writes"):
             for uri in ds.get(kind, []):
-                table.add_row(name, kind, str(uri), _exists(str(uri)))
+                table.add_row(name, kind, escape(str(uri)), _exists(str(uri)))
     ctx.console.print(table)
     settings = stage_settings(cfg)
     for name, record in settings.items():
@@ -58,7 +59,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         t.add_column("setting")
         t.add_column("value")
         for key, value in _flat(record):
-            t.add_row(key, str(value))
+            t.add_row(escape(key), escape(str(value)))
         ctx.console.print(t)
     return {"stage": "plan", "datasets": plan, "settings": settings}
 

@@ -64,7 +64,7 @@ def test_unavailable_stage_says_so_plainly(monkeypatch):
 def test_bad_value_fails_before_any_work_with_exit_2(tmp_path):
     out = dhs(["stage=plan", "psf.beta=0.5", f"paths.runs_root={tmp_path}/runs"], tmp_path)
     assert out.returncode == 2
-    assert "psf.beta=0.5 is invalid" in out.stdout
+    assert "psf.beta=0.5 is invalid" in out.stderr and "Traceback" not in out.stderr + out.stdout
     (run,) = run_dirs(tmp_path / "runs")
     rec = json.loads((run / provenance.RUN_RECORD).read_text())
     assert rec["status"] == "failed" and "psf.beta" in rec["error"]
@@ -134,3 +134,16 @@ def test_hydra_copies_are_redacted_too(tmp_path):
     assert out.returncode == 0, out.stderr
     for path in (tmp_path / "run" / ".hydra").glob("*.yaml"):
         assert "hunter2" not in path.read_text(), path
+
+
+def test_dhs_diff_prints_brackets_as_written(tmp_path):
+    runs = tmp_path / "runs"
+    for name, bands in [("bands=[g,r,z]", "[g,r,z]"), ("b", "[g,r]")]:
+        out = dhs(["stage=plan", f"paths.data_root={tmp_path}/data", f"bands={bands}",
+                   f"hydra.run.dir='{runs}/{name}'"], tmp_path)
+        assert out.returncode == 0, out.stderr
+    res = subprocess.run([str(BIN / "dhs-diff"), "runs/bands=[g,r,z]", "runs/b"], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "COLUMNS": "200"})
+    assert res.returncode == 1, res.stderr
+    assert "dhs-diff runs/bands=[g,r,z] runs/b" in res.stdout
+    assert "['g', 'r', 'z']" in res.stdout and "['g', 'r']" in res.stdout

@@ -67,7 +67,9 @@ class EmrLauncher(Launcher):
     def __init__(self, mode: str = "submit", local_master: str = "local[*]") -> None:
         super().__init__()
         if mode not in MODES:
-            raise ValueError(f"hydra.launcher.mode={mode!r}: allowed {', '.join(MODES)}")
+            from dhs.errors import ConfigError
+
+            raise ConfigError(f"hydra.launcher.mode={mode!r}: allowed {', '.join(MODES)}")
         self.mode = mode
         self.local_master = local_master
         self.config: Optional[DictConfig] = None
