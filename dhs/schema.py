@@ -128,7 +128,7 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
         _c("cosmos_hlr_arcsec", F64, "arcsec", "intrinsic half-light radius of the COSMOS source (bank value)"),
         _c("lensed_hlr_arcsec", F64, "arcsec", "half-light radius of the rendered arc about the lens centre"),
         _c("core_mask_radius", F64, "pixel", "arc zeroed inside this radius before adding"),
-        _c("supersample", I32, "", "supersampling factor of the renderer"),
+        _c("supersample", I32, "", "supersampling factor the renderer used for the row"),
         _c("psf_model", STR, "", "moffat or gaussian"),
         _c("moffat_beta", F64, "", "Moffat beta (NaN for gaussian)"),
         _c("z_source", F64, "", "source redshift (configuration)"),

@@ -63,7 +63,8 @@ class CosmosBankConfig:
     max_galaxies: Optional[int] = None
     chunk: int = 256
     smooth_sigma_pix: float = 1.5
-    detect_nsigma: float = 2.0
+    detect_nsigma: float = 1.5
+    min_template_snr: float = 15.0
 
 
 @dataclass
@@ -122,7 +123,8 @@ class CacheConfig:
 class InjectConfig:
     """stage=4c: injection.
 
-    supersample: 0 = the renderer's default (adaptive, factor 5), else a uniform factor;
+    supersample: 0 = the renderer's default (adaptive, factor per row from source size and
+    stretch, dhs.physics.sampling), else a uniform factor;
     core_mask_radius: pixels; shard_max_tasks: tasks per shard (whole bricks);
     run_name: folder of this injection under phase4c/<variant>/ (a sweep over sources or PSFs
     writes side by side); metrics_only: write the metrics table only, no stamps.

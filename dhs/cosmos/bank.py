@@ -2,12 +2,14 @@
 
 Layout of a bank file::
 
-    images       (N, S, S) float32  unit-sum templates, flux per pixel at src_pixscale_arcsec;
+    images       (N, S, S) float32  clean unit-sum templates, flux per pixel at src_pixscale_arcsec;
                                     chunked one template per chunk, gzip + shuffle (lossless)
     ident        (N,) int64         catalog IDENT
     catalog_row  (N,) int64         row of the galaxy in the input catalog
     mag          (N,) float64       catalog MAG (AB)
     hlr_arcsec   (N,) float64       circular half-light radius of the template (arcsec)
+    template_snr (N,) float64       template flux over the (correlated) noise left in it
+    negative_structure (N,) int8    1 where real negative structure was kept (see cosmos.galaxy)
     flux_radius, zphot, hsc_g, hsc_r, hsc_i, hsc_z, hsc_y   (N,) float64, when the input's
                                     companion table has them (flux_radius in input pixels)
     attrs: format, src_pixscale_arcsec, n_sources, stamp_size, hlr_method, config (JSON),
@@ -34,7 +36,7 @@ from dhs.errors import DhsError
 
 from dhs.io import storage
 
-BANK_FORMAT = "dhs-cosmos-bank/1"
+BANK_FORMAT = "dhs-cosmos-bank/2"
 
 #: Per-galaxy columns: name -> (numpy dtype, unit, meaning).
 COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -49,6 +51,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "hsc_i": ("float64", "mag", "companion-table HSC i magnitude"),
     "hsc_z": ("float64", "mag", "companion-table HSC z magnitude"),
     "hsc_y": ("float64", "mag", "companion-table HSC y magnitude"),
+    "template_snr": ("float64", "", "template flux over the noise that stays in it (correlated)"),
+    "negative_structure": ("int8", "", "1: real negative structure kept in the template"),
 }
 REQUIRED = ("ident", "catalog_row", "mag", "hlr_arcsec")
 

@@ -1,4 +1,4 @@
-"""Build the COSMOS source bank: RealGalaxyCatalog -> unit-sum templates -> HDF5.
+"""Build the COSMOS source bank: RealGalaxyCatalog -> clean unit-sum templates -> HDF5.
 
 The catalog is processed in chunks of ``chunk`` rows, in catalog order. Each finished chunk is
 committed atomically as a part file (``part-NNNNNN.npz``: its templates, columns, counts and
@@ -29,10 +29,11 @@ from dhs.cosmos.galaxy import REASONS, GalaxyRejected, prepare_template
 from dhs.io import storage
 from dhs.cosmos.bank import BANK_FORMAT, write_bank
 
-HLR_METHOD = ("circular half-light radius about the light centroid of the noise-mean-subtracted, "
-              "cropped template: radius enclosing half of the positive flux inside the detection "
-              "footprint (Gaussian-smoothed stamp above detect_nsigma), linearly interpolated "
-              "between pixel-centre radii")
+HLR_METHOD = ("circular half-light radius about the light centroid of the clean template "
+              "(central photutils segment of the stamp smoothed by smooth_sigma_pix above "
+              "detect_nsigma times its correlated noise, dilated, neighbours and noise pixels "
+              "zeroed, denoised; see dhs.cosmos.galaxy): radius enclosing half of its flux, "
+              "linearly interpolated between pixel-centre radii")
 BUILD_FILE = "_build.json"
 
 
@@ -67,6 +68,8 @@ def check_settings(s: Mapping[str, Any]) -> None:
     for key in ("smooth_sigma_pix", "detect_nsigma", "pixscale_arcsec"):
         if not s[key] > 0:
             bad(key, "must be > 0")
+    if not s["min_template_snr"] >= 0:
+        bad("min_template_snr", "must be >= 0 (0 keeps every detected galaxy)")
 
 
 def _settings_record(s: Mapping[str, Any], label: str, cat: RealGalaxyCatalog) -> dict:
@@ -101,20 +104,23 @@ def process_rows(cat: RealGalaxyCatalog, files: ImageFiles, rows: range,
     counts = _empty_counts()
     images, kept_rows, hlrs = [], [], []
     touched: set[str] = set()
+    snrs, negative = [], []
     for row in rows:
         counts["read"] += 1
         name = str(c["GAL_FILENAME"][row])
+        noise_file = str(c["NOISE_FILENAME"][row]).strip() if "NOISE_FILENAME" in c else ""
+        cf = files.correlation(noise_file) if noise_file else None
         try:
             stamp = files.stamp(name, int(c["GAL_HDU"][row]))
             variance = float(c["NOISE_VARIANCE"][row]) if "NOISE_VARIANCE" in c else float("nan")
             t = prepare_template(stamp, float(c["NOISE_MEAN"][row]), variance, size,
-                                 float(s["smooth_sigma_pix"]), float(s["detect_nsigma"]))
+                                 float(s["smooth_sigma_pix"]), float(s["detect_nsigma"]),
+                                 noise_correlation=cf, min_snr=float(s["min_template_snr"]))
         except GalaxyRejected as rej:
             counts["skipped"][rej.reason] += 1
             continue
         finally:
-            if name in files.sha256:
-                touched.add(name)
+            touched.update(n for n in (name, noise_file) if n in files.sha256)
         hlr = t.hlr_pix * scale
         if not s["hlr_min_arcsec"] <= hlr <= s["hlr_max_arcsec"]:
             counts["hlr_out_of_range"] += 1
@@ -123,6 +129,8 @@ def process_rows(cat: RealGalaxyCatalog, files: ImageFiles, rows: range,
         images.append(t.image)
         kept_rows.append(row)
         hlrs.append(hlr)
+        snrs.append(t.snr)
+        negative.append(t.negative_structure)
     idx = np.asarray(kept_rows, dtype=np.int64)
     part: dict[str, Any] = {
         "images": np.stack(images) if images else np.zeros((0, size, size), np.float32),
@@ -131,6 +139,8 @@ def process_rows(cat: RealGalaxyCatalog, files: ImageFiles, rows: range,
         "mag": np.asarray(c["MAG"][idx], dtype=np.float64) if "MAG" in c
         else np.full(len(idx), np.nan),
         "hlr_arcsec": np.asarray(hlrs, dtype=np.float64),
+        "template_snr": np.asarray(snrs, dtype=np.float64),
+        "negative_structure": np.asarray(negative, dtype=np.int8),
     }
     for column, values in cat.companion.items():
         part[column] = np.asarray(values[idx], dtype=np.float64)

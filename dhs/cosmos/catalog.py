@@ -2,9 +2,10 @@
 or an ``s3://`` prefix through dhs.io.storage.
 
 A RealGalaxyCatalog folder holds the catalog (a FITS table with IDENT, GAL_FILENAME, GAL_HDU,
-PIXEL_SCALE, NOISE_MEAN, NOISE_VARIANCE, ...), the image files it names (one HDU per galaxy),
-PSF and noise files, and usually a companion ``<catalog>_fits.fits`` table (flux_radius in
-pixels, ZPHOT, HSC magnitudes). Only the catalog, the companion and the image files are read.
+PIXEL_SCALE, NOISE_MEAN, NOISE_VARIANCE, NOISE_FILENAME, ...), the image files it names (one
+HDU per galaxy), PSF and noise files, and usually a companion ``<catalog>_fits.fits`` table
+(flux_radius in pixels, ZPHOT, HSC magnitudes). The catalog, the companion, the image files and
+the noise correlation-function images named by NOISE_FILENAME are read (not the PSF files).
 Image files are opened lazily (one HDU at a time), a few at a time, and hashed (sha256) once.
 """
 
@@ -28,6 +29,7 @@ from dhs.cosmos.galaxy import GalaxyRejected
 from dhs.io import storage
 
 REQUIRED_COLUMNS = ("IDENT", "GAL_FILENAME", "GAL_HDU", "PIXEL_SCALE", "NOISE_MEAN")
+OPTIONAL_COLUMNS = ("MAG", "NOISE_VARIANCE", "NOISE_FILENAME")
 #: Companion-table columns copied into the bank: companion name -> bank column name.
 COMPANION_COLUMNS = {"flux_radius": "flux_radius", "ZPHOT": "zphot", "HSC_g": "hsc_g",
                      "HSC_r": "hsc_r", "HSC_i": "hsc_i", "HSC_z": "hsc_z", "HSC_y": "hsc_y"}
@@ -134,7 +136,7 @@ def read_catalog(root: str, name: Optional[str] = None) -> RealGalaxyCatalog:
     if missing:
         raise CatalogError(f"{uri}: missing column(s) {', '.join(missing)}; a RealGalaxyCatalog "
                            f"needs {', '.join(REQUIRED_COLUMNS)}.")
-    cols = {c: cols[upper[c]] for c in upper if c in REQUIRED_COLUMNS + ("MAG", "NOISE_VARIANCE")}
+    cols = {c: cols[upper[c]] for c in upper if c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
     cat = RealGalaxyCatalog(root=root, catalog_uri=uri, columns=cols,
                             sha256={storage.basename(uri): sha})
     base = storage.basename(uri)
@@ -195,6 +197,7 @@ class ImageFiles:
         self.sha256: dict[str, str] = {}
         self._open: OrderedDict[str, tuple] = OrderedDict()
         self._tmp: Optional[str] = None
+        self._cf: dict[str, np.ndarray] = {}
 
     def _local_copy(self, name: str, uri: str) -> str:
         if not storage.is_s3(uri):
@@ -248,6 +251,25 @@ class ImageFiles:
                 return np.array(data, dtype=np.float64)
             except Exception as exc:
                 raise GalaxyRejected("unreadable_hdu", f"{name}[{hdu}]: {exc}") from exc
+
+    def correlation(self, name: str) -> np.ndarray:
+        """The noise correlation-function image ``name`` (NOISE_FILENAME: GalSim's format, the
+        first HDU with a 2-d image), read once; raises CatalogError if it is missing."""
+        if name not in self._cf:
+            try:
+                hdul = self._hdul(name)
+            except GalaxyRejected as exc:
+                raise CatalogError(f"{storage.join(self.root, name)}: the noise correlation "
+                                   f"file named by NOISE_FILENAME is missing; copy it next to "
+                                   f"the catalog or remove the NOISE_FILENAME column (white "
+                                   f"noise is then assumed).") from exc
+            data = next((h.data for h in hdul if h.data is not None and np.ndim(h.data) == 2),
+                        None)
+            if data is None:
+                raise CatalogError(f"{storage.join(self.root, name)}: no 2-d noise correlation "
+                                   f"image in the file named by NOISE_FILENAME.")
+            self._cf[name] = np.array(data, dtype=np.float64)
+        return self._cf[name]
 
     def close(self) -> None:
         for name in list(self._open):

@@ -63,7 +63,8 @@ class OutputSettings:
 class InjectSettings:
     """Everything a 4c worker needs besides its shard.
 
-    ``supersample``: 0 = the renderer's default (adaptive, factor 5), else a uniform factor.
+    ``supersample``: 0 = the renderer's default (adaptive, a factor per row from source size
+    and stretch, recorded per row), else a uniform factor.
     ``survey_source``: 'bricks' (files through ``survey``) or 'cutout_service' (one cached
     cutout per target under ``survey.cache_root``, layer ``cutout_layer``).
     ``blacklist_path``: the 4b brick blacklist; ``skip_existing``: committed shards are kept.
@@ -81,11 +82,6 @@ class InjectSettings:
     blacklist_path: str
     output: OutputSettings
     skip_existing: bool = True
-
-    @property
-    def supersample_recorded(self) -> int:
-        """The supersampling factor recorded per row (the default's factor for 0)."""
-        return int(self.supersample) or 5
 
     def record(self, stamp_sizes: tuple[int, ...] = ()) -> dict:
         """The settings as plain data, with the kernel size at the default FWHM per stamp size

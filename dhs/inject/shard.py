@@ -124,7 +124,7 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
         hlr[cos_idx >= 0] = np.asarray(bank.hlr_arcsec)[cos_idx[cos_idx >= 0]]
     out["cosmos_hlr_arcsec"] = hlr
     out["core_mask_radius"] = np.full(n, s.core_mask_radius_pix)
-    out["supersample"] = np.full(n, s.supersample_recorded, np.int32)
+    out["supersample"] = np.where(ok, phys.get("supersample", np.zeros(n, np.int64)), 0).astype(np.int32)
     out["psf_model"] = np.full(n, s.psf.model, dtype=object)
     out["moffat_beta"] = np.full(n, float(s.psf.beta) if s.psf.beta is not None else np.nan)
     out["z_source"] = np.full(n, s.source.z_source)

@@ -40,6 +40,10 @@ except Exception:  # noqa: BLE001 - any import failure means: use NumPy
 # gamma1, gamma2. Frame table: x0, y0, m11, m12, m21, m22, half_u, half_v.
 # Sersic table: r_sersic, amp, bn, inv_n, r_core, i_core, c_core (r_core 0: no core).
 R_FLOOR = 1e-15
+#: Rays closer than this (arcsec) to the singular lens centre carry no light (the central image
+#: of an isothermal lens has zero flux); they map to OFF_SOURCE, outside every source.
+SINGULAR_R = 1e-9
+OFF_SOURCE = 1e30
 SERSIC_SMOOTHING = 1e-4
 SERSIC_MAX_R_FRAC = 1000.0
 
@@ -65,6 +69,8 @@ def _to_frame(x, y, p):  # noqa: ANN001, ANN202
     q, f, bf, c, s, cx, cy, g1, g2, x0, y0, m11, m12, m21, m22 = p
     dx = x - cx
     dy = y - cy
+    if dx * dx + dy * dy < SINGULAR_R * SINGULAR_R:
+        return OFF_SOURCE, OFF_SOURCE
     xr = c * dx + s * dy
     yr = -s * dx + c * dy
     psi = max(math.sqrt(q * q * xr * xr + yr * yr), R_FLOOR)
@@ -120,8 +126,12 @@ def _grid_rays(px, py, xo, yo, p, us, vs):  # noqa: ANN001, ANN202
             ay = s * ax_r + c * ay_r + g2 * dx - g1 * dy
             sx = x - ax - x0
             sy = y - ay - y0
-            us[m] = m11 * sx + m12 * sy
-            vs[m] = m21 * sx + m22 * sy
+            if dx * dx + dy * dy < SINGULAR_R * SINGULAR_R:
+                us[m] = OFF_SOURCE
+                vs[m] = OFF_SOURCE
+            else:
+                us[m] = m11 * sx + m12 * sy
+                vs[m] = m21 * sx + m22 * sy
             m += 1
 
 

@@ -7,11 +7,11 @@ nanomaggies). A pixel's integral is the mean of ``K x K`` sub-pixel samples at o
 
 Adaptive supersampling: rays are shot through the ``(N+1)^2`` pixel corners; a pixel is
 supersampled when the box bounding its four corners' source-frame positions, widened
-by half its size on every side, meets the source's support (the padded template grid,
-or a box of half width ``max(12 R_sersic, 2 pixels)`` in the Sersic's elliptical frame),
-and always within 1.5 pixels of the lens centre, where the deflection field is
-singular. Template pixels outside are exactly zero; Sersic pixels outside take a
-single sample at the pixel centre.
+by half its size on every side, meets the source's support (the template's non-zero
+pixels plus one pixel, see ``TemplateBatch.support_half_sizes``, or a box of half width
+``max(12 R_sersic, 2 pixels)`` in the Sersic's elliptical frame), and always within 1.5
+pixels of the lens centre, where the deflection field is singular. Template pixels outside
+are exactly zero; Sersic pixels outside take a single sample at the pixel centre.
 
 Two implementations give the same numbers (relative L2 ~1e-16 in float64): the fused
 compiled kernels of :mod:`dhs.physics.kernels` (used when numba is importable) and the
@@ -65,9 +65,8 @@ def _frame(lens: LensBatch, src: SourceBatch, pixscale: float) -> _SourceFrame:
     if isinstance(src, TemplateBatch):
         c = np.cos(src.angle) / src.pixscale
         s = np.sin(src.angle) / src.pixscale
-        hu, hv = src.support_half_size()
-        n = len(src)
-        return _SourceFrame(x0, y0, c, s, -s, c, np.full(n, hu), np.full(n, hv))
+        hu, hv = src.support_half_sizes()
+        return _SourceFrame(x0, y0, c, s, -s, c, hu, hv)
     norm = np.sqrt(np.maximum(np.abs(1.0 - src.e1**2 - src.e2**2), 1e-6))
     half = np.maximum(src.support_half_width(), 2.0 * pixscale)
     return _SourceFrame(x0, y0, (1.0 - src.e1) / norm, -src.e2 / norm, -src.e2 / norm,
@@ -96,7 +95,13 @@ class _Sampler:
         ax, ay = deflection_geom(g, x, y)
         dx = x - ax - fr.x0
         dy = y - ay - fr.y0
-        return fr.m11 * dx + fr.m12 * dy, fr.m21 * dx + fr.m22 * dy
+        u = fr.m11 * dx + fr.m12 * dy
+        v = fr.m21 * dx + fr.m22 * dy
+        singular = (x - g.center_x) ** 2 + (y - g.center_y) ** 2 < kernels.SINGULAR_R ** 2
+        if np.any(singular):
+            u = np.where(singular, kernels.OFF_SOURCE, u)
+            v = np.where(singular, kernels.OFF_SOURCE, v)
+        return u, v
 
     def value(self, idx: np.ndarray | None, u: np.ndarray, v: np.ndarray,
               sersic: tuple[np.ndarray, ...] | None) -> np.ndarray:

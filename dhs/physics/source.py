@@ -211,6 +211,19 @@ class TemplateBatch(BatchFields):
         """Half extent (template pixels) of the padded grid: (along u, along v)."""
         return 0.5 * (self.templates.shape[2] + 1), 0.5 * (self.templates.shape[1] + 1)
 
+    def support_half_sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per template, the half extent (template pixels, along u and v) of the region where
+        the bilinear interpolant can be non-zero: the non-zero pixels plus one pixel, symmetric
+        about the template centre (clean templates are 0 outside the galaxy). Shape (n,)."""
+        t = self.templates
+        out = []
+        for axis, size in ((1, t.shape[2]), (2, t.shape[1])):
+            used = (t != 0).any(axis=axis)  # (n, size): columns (axis 1) or rows (axis 2)
+            idx = np.arange(size, dtype=np.float64) - 0.5 * (size - 1)
+            far = np.where(used, np.abs(idx)[None, :], -1.0).max(axis=1)
+            out.append(np.where(far >= 0, far + 1.0, 0.5 * (size + 1)))
+        return out[0], out[1]
+
 
 def bilinear_lookup(
     padded: np.ndarray, idx: np.ndarray | None, u: np.ndarray, v: np.ndarray

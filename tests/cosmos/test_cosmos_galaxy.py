@@ -63,8 +63,21 @@ def test_rejections_carry_a_reason(stamp, reason):
 
 
 def test_nonpositive_total_flux_is_rejected():
-    img = gaussian((60, 60), 30, 30, 2.0, flux=1.0)
-    img[:, :10] -= 0.05  # a deep negative region outweighs the galaxy
+    img = -gaussian((60, 60), 30, 30, 2.0, flux=1.0)  # only negative light
+    img[28:33, 28:33] = 0.0
+    img[30, 30] = 0.05
     with pytest.raises(GalaxyRejected) as err:
-        prepare_template(img, 0.0, 1e-8, 96)
-    assert err.value.reason == "nonpositive_flux"
+        prepare_template(img, 0.0, 1e-8, 96, min_snr=0.0)
+    assert err.value.reason in ("nonpositive_flux", "undetected")
+
+
+def test_truncated_and_faint_galaxies_are_rejected():
+    wide = gaussian((30, 30), 15, 15, 12.0, flux=50.0)  # cut by the stamp box
+    with pytest.raises(GalaxyRejected) as err:
+        prepare_template(wide, 0.0, 1e-8, 96)
+    assert err.value.reason == "truncated"
+    rng = np.random.default_rng(3)
+    faint = gaussian((64, 64), 32, 32, 3.0, flux=0.3) + rng.normal(0, 2e-3, (64, 64))
+    with pytest.raises(GalaxyRejected) as err:
+        prepare_template(faint, 0.0, 4e-6, 96, min_snr=1000.0)
+    assert err.value.reason == "low_snr"
