@@ -12,6 +12,7 @@ import pytest
 
 from dhs.cosmos import galaxy as G
 from dhs.cosmos.catalog import embedded_root
+from dhs.cosmos.galaxy import correlated_noise
 
 SIGMA = 2.1e-3  # per-pixel noise of the embedded stamps (sqrt(NOISE_VARIANCE))
 
@@ -22,20 +23,6 @@ def rho():
 
     cf = fits.getdata(f"{embedded_root()}/acs_I_unrot_sci_20_cf.fits")
     return G.normalised_correlation(cf)
-
-
-def correlated_noise(shape, rho, rng):
-    """Unit-variance Gaussian noise with correlation function ``rho`` (periodic FFT synthesis)."""
-    h = rho.shape[0] // 2
-    big = (shape[0] + 2 * h, shape[1] + 2 * h)
-    emb = np.zeros(big)
-    emb[:h + 1, :h + 1] = rho[h:, h:]
-    emb[:h + 1, -h:] = rho[h:, :h]
-    emb[-h:, :h + 1] = rho[:h, h:]
-    emb[-h:, -h:] = rho[:h, :h]
-    power = np.clip(np.fft.rfft2(emb).real, 0.0, None)
-    white = np.fft.rfft2(rng.standard_normal(big))
-    return np.fft.irfft2(np.sqrt(power) * white, s=big)[:shape[0], :shape[1]]
 
 
 def exponential(shape, cy, cx, r_pix, q=0.6, phi=0.5, flux=1.0):
