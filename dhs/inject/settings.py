@@ -7,9 +7,20 @@ Units: pixel scale in arcsec/pixel, FWHM in arcsec, kernel cap and core-mask rad
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from dhs.fetch.remote import SurveyAccess
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from dhs.io.shards import Fingerprint
+
+#: Keys of ``InjectSettings.record()`` that do not change a shard's bytes (where and how files are
+#: read, whether committed work is kept); everything else is in the shard fingerprint.
+OPERATIONAL_KEYS = ("survey", "blacklist_path", "skip_existing")
+#: Bumped when a 4c output column changes meaning without changing its name or type.
+SCHEMA_REVISION = 1
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class SourceSettings:
     sersic_n: Optional[float] = None
     cosmos_salt: Optional[str] = None
     bank_path: Optional[str] = None
+    bank_sha256: Optional[str] = None  # filled by the stage from the bank file, before any work
 
 
 @dataclass(frozen=True)
@@ -92,3 +104,20 @@ class InjectSettings:
             str(int(s)): self.psf.kernel_size_pix(self.psf.default_fwhm_arcsec, self.pixscale_arcsec, int(s))
             for s in stamp_sizes}
         return out
+
+    def fingerprint_settings(self) -> dict:
+        """The settings that decide a 4c shard's bytes, as plain data (the bank by checksum, not
+        by path)."""
+        out = {k: v for k, v in asdict(self).items() if k not in OPERATIONAL_KEYS}
+        out["source"].pop("bank_path", None)
+        return out
+
+
+def shard_fingerprint(rows: "pa.Table", s: InjectSettings) -> "Fingerprint":
+    """Fingerprint of a 4c shard: its manifest rows, ``s.fingerprint_settings()`` and the version
+    of the metrics and stamps schemas."""
+    from dhs import schema
+    from dhs.io.shards import Fingerprint, rows_digest, schema_version
+
+    cols = schema.metrics_columns(s.bands) + schema.stamp_columns(s.output.save_arc)
+    return Fingerprint(rows_digest(rows), s.fingerprint_settings(), schema_version(cols, SCHEMA_REVISION))

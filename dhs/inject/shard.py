@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from dhs import schema
-from dhs.inject.settings import InjectSettings
-from dhs.io import datasets
+from dhs.inject.settings import InjectSettings, shard_fingerprint
+from dhs.io import datasets, shards
 
 #: Parquet options of the stamps dataset: float arrays byte-stream-split (lossless, ~35% smaller
 #: than plain under zstd), ids dictionary-encoded.
@@ -156,25 +156,33 @@ def stamps_table(rows: pa.Table, out: dict, arrays: dict, save_arc: bool) -> pa.
 
 
 def run_shard(shard: dict, s: InjectSettings) -> dict:
-    """Inject one shard and commit it; returns its counts (rows, errors, bytes, seconds)."""
+    """Inject one shard and commit it; returns its counts (rows, errors, bytes, seconds).
+
+    The shard is kept when its markers carry the fingerprint it would be written with now
+    (``shard["fingerprint"]``, else computed from its rows and ``s``).
+    """
     sid, rows = shard["shard_id"], shard["rows"]
     mdir, sdir = shard["metrics_dir"], shard["stamps_dir"]
-    if s.skip_existing and datasets.shard_done(mdir, sid):
+    fp = shard.get("fingerprint") or shard_fingerprint(rows, s)
+    o = s.output
+    if s.skip_existing and all(shards.state(d, sid, fp) == "current"
+                               for d in ((mdir,) if o.metrics_only else (sdir, mdir))):
         return {"shard": sid, "skipped": True, "rows": rows.num_rows, "errors": {}, "bytes": 0, "seconds": 0.0}
     t0 = time.perf_counter()
     blacklist = _blacklist(s.blacklist_path)
     out, arrays = _process(s, rows, _bank(s), blacklist)
-    nbytes = 0
-    o = s.output
-    if not o.metrics_only:
-        st = stamps_table(rows, out, arrays, o.save_arc)
-        nbytes += datasets.write_shard(st, sdir, sid, compression=o.compression,
-                                       parquet_options=STAMP_PARQUET, return_bytes=True)["bytes"]
-    mt = metrics_table(rows, out, list(s.bands))
-    nbytes += datasets.write_shard(mt, mdir, sid, compression=o.compression,
-                                   return_bytes=True)["bytes"]
     errors: dict[str, int] = {}
     for code in out["error_code"]:
         errors[code or "ok"] = errors.get(code or "ok", 0) + 1
+    nbytes = 0
+    extra = {"errors": errors}
+    if not o.metrics_only:
+        st = stamps_table(rows, out, arrays, o.save_arc)
+        nbytes += datasets.write_shard(st, sdir, sid, compression=o.compression, extra=extra,
+                                       parquet_options=STAMP_PARQUET, return_bytes=True,
+                                       fingerprint=fp)["bytes"]
+    mt = metrics_table(rows, out, list(s.bands))
+    nbytes += datasets.write_shard(mt, mdir, sid, compression=o.compression, extra=extra,
+                                   return_bytes=True, fingerprint=fp)["bytes"]
     return {"shard": sid, "skipped": False, "rows": rows.num_rows, "errors": errors, "bytes": nbytes,
             "seconds": time.perf_counter() - t0}

@@ -2,8 +2,9 @@
 
 A shard ``<name>`` writes one file per partition value, ``<col>=<v>/part-<name>.parquet``, each
 through a hidden temporary name and a rename; then a commit marker ``_shards/<name>.json``
-(row counts). A shard is done when its marker exists; re-running a shard rewrites the same file
-names, so a killed run never leaves duplicates. A dataset is complete when ``_SUCCESS`` exists.
+(row counts, bytes and, from the stages, the shard's fingerprint: see dhs.io.shards). Re-running a
+shard rewrites the same file names and removes its files in partitions it no longer has, so a
+killed or repeated run never leaves duplicates. A dataset is complete when ``_SUCCESS`` exists.
 Readers ignore names starting with '.' or '_'.
 """
 
@@ -19,10 +20,10 @@ import pyarrow.parquet as pq
 
 from dhs.errors import MissingInputError
 from dhs.io import storage
+from dhs.io.shards import SHARDS_DIR, SUCCESS, Fingerprint, shard_files
 
 PARTITION_COL = "region_split"
-SHARDS_DIR = "_shards"
-SUCCESS = "_SUCCESS"
+__all__ = ["SHARDS_DIR", "SUCCESS", "PARTITION_COL", "write_shard", "read_dataset", "data_files"]
 
 
 def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd", row_group_size: Optional[int] = None,
@@ -48,14 +49,18 @@ def shard_done(dataset: str, shard: str) -> bool:
 
 def write_shard(table: pa.Table, dataset: str, shard: str, *, partition_col: str = PARTITION_COL,
                 compression: str = "zstd", extra: Optional[dict] = None,
-                parquet_options: Optional[dict] = None, return_bytes: bool = False) -> dict:
+                parquet_options: Optional[dict] = None, return_bytes: bool = False,
+                fingerprint: Optional[Fingerprint] = None) -> dict:
     """Write ``table`` as shard ``shard`` of ``dataset``; returns {partition value: rows}
     (or ``{"rows": {...}, "bytes": n}`` with ``return_bytes``).
 
-    Row order inside each partition file is the table's row order.
+    Row order inside each partition file is the table's row order. Files of an earlier commit of
+    the shard in partitions it no longer has are removed before the marker is written.
     """
     counts: dict[str, int] = {}
     nbytes = 0
+    before = set(shard_files(dataset, shard))
+    written: set[str] = set()
     opts = dict(parquet_options or {})
     if partition_col and partition_col in table.column_names:
         values = sorted(set(table.column(partition_col).to_pylist()), key=str)
@@ -64,15 +69,21 @@ def write_shard(table: pa.Table, dataset: str, shard: str, *, partition_col: str
             uri = storage.join(dataset, f"{partition_col}={value}", f"part-{shard}.parquet")
             data = table_to_parquet_bytes(part, compression, **opts)
             storage.write_bytes_atomic(uri, data)
+            written.add(uri)
             counts[str(value)] = part.num_rows
             nbytes += len(data)
     else:
         uri = storage.join(dataset, f"part-{shard}.parquet")
         data = table_to_parquet_bytes(table, compression, **opts)
         storage.write_bytes_atomic(uri, data)
+        written.add(uri)
         counts[""] = table.num_rows
         nbytes += len(data)
-    marker = {"shard": shard, "rows": counts, **(extra or {})}
+    for uri in sorted(before - written):
+        storage.remove(uri)
+    marker = {"shard": shard, "rows": counts, "bytes": nbytes, **(extra or {})}
+    if fingerprint is not None:
+        marker["fingerprint"] = fingerprint.to_json()
     storage.write_text_atomic(storage.join(dataset, SHARDS_DIR, f"{shard}.json"),
                               json.dumps(marker, sort_keys=True))
     return {"rows": counts, "bytes": nbytes} if return_bytes else counts

@@ -9,6 +9,7 @@ run through the configured executor with the stage's ``InjectSettings`` (built o
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,10 @@ from dhs import layout
 from dhs.console import summary_table
 from dhs.errors import MissingInputError
 from dhs.executors import run_shards
-from dhs.inject.settings import InjectSettings
+from dhs.inject.settings import InjectSettings, shard_fingerprint
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
+from dhs.io import shards
 from dhs.io import storage
 from dhs.stages import settings as stage_settings
 
@@ -94,37 +96,72 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, s: InjectSettings) -> dict:
                                 f"run `dhs stage=4a tier={cfg.tier.name}` first")
     manifest = dio.read_dataset(mdir)
     sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
-    shards = [{**sh, "stamps_dir": sdir, "metrics_dir": metrics}
-              for sh in make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))]
+    plan_shards = [{**sh, "stamps_dir": sdir, "metrics_dir": metrics,
+                    "fingerprint": shard_fingerprint(sh["rows"], s)}
+                   for sh in make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))]
     if cfg.force:  # redo everything: also drops files of an earlier compaction (4p5)
         for d in (sdir, metrics):
             if storage.exists(d):
                 storage.remove(d)
+    dirs = [metrics] if s.output.metrics_only else [sdir, metrics]
+    fps = {sh["shard_id"]: sh["fingerprint"] for sh in plan_shards}
+    plan = shards.plan(dirs, fps, s.skip_existing)
+    if plan.stale:
+        ctx.console.print(summary_table(
+            f"4c {exp}: {len(plan.stale)} committed shard(s) made otherwise are redone "
+            f"(to keep them, rerun with inject.run_name=<new name>)", plan.changes()))
+    removed = shards.begin(dirs, fps)
+    todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo)]
     t0 = time.perf_counter()
-    results = run_shards(run_shard, shards, s, stage_settings.executor_settings(cfg),
+    results = run_shards(run_shard, todo, s, stage_settings.executor_settings(cfg),
                          desc=f"4c {exp}", console=ctx.console)
     wall = time.perf_counter() - t0
-    errors: dict[str, int] = {}
-    for r in results:
-        for k, v in r["errors"].items():
-            errors[k] = errors.get(k, 0) + v
     done = [r for r in results if not r["skipped"]]
     n_new = sum(r["rows"] for r in done)
-    counts = {"rows": manifest.num_rows, "shards": len(shards), "shards_skipped": len(results) - len(done),
-              "rows_injected_now": n_new, "errors": errors, "bytes_written": sum(r["bytes"] for r in done),
-              "wall_s": round(wall, 3), "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
     record = s.record((int(manifest.column("stamp_size")[0].as_py()),) if manifest.num_rows else ())
-    for d in (sdir, metrics):
-        if s.output.metrics_only and d == sdir:
-            continue
-        dio.mark_success(d, {"experiment_id": exp, **counts})
-        ctx.record_dataset(d, cfg, inputs={"manifest": mdir}, counts=counts,
-                           extra={"inject_settings": record})
+    inputs = {"manifest": mdir, **input_paths(s)}
+    counts: dict = {}
+    for d in reversed(dirs):  # metrics first: its counts are the stage's
+        summary = shards.finalize(d, fps, {"experiment_id": exp})
+        c = {"rows": summary["rows"], "manifest_rows": manifest.num_rows, "shards": len(plan_shards),
+             "shards_skipped": len(plan.kept), "shards_redone": len(plan.stale),
+             "shards_removed": len(removed.get(d, [])), "rows_injected_now": n_new,
+             "errors": summary["errors"], "bytes": summary["bytes"],
+             "bytes_written": sum(r["bytes"] for r in done), "complete": summary["complete"],
+             "wall_s": round(wall, 3), "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
+        counts = counts or c
+        ctx.record_dataset(d, cfg, inputs=inputs, counts=c,
+                           extra={"inject_settings": record, "shard_settings": summary["settings"],
+                                  "schema_versions": summary["schema"]})
     return counts
 
 
+def input_paths(s: InjectSettings) -> dict:
+    """What 4c reads besides the manifest: the COSMOS bank and the survey (or its cache)."""
+    out: dict[str, Any] = {}
+    if s.source.kind == "cosmos":
+        out["cosmos_bank"] = {"path": s.source.bank_path, "sha256": s.source.bank_sha256}
+    a = s.survey
+    if s.survey_source == "cutout_service" or a.cache_mode == "brick":
+        out["survey_cache"] = {"path": a.cache_root}
+    else:
+        out["survey"] = {"base_url": a.base_url}
+    return out
+
+
+def with_bank_checksum(s: InjectSettings) -> InjectSettings:
+    """``s`` with the COSMOS bank's sha256 (part of every shard's fingerprint); the bank must exist."""
+    if s.source.kind != "cosmos":
+        return s
+    path = str(s.source.bank_path)
+    if not storage.exists(path) or storage.isdir(path):
+        raise MissingInputError(f"source.bank_path={path} does not exist: build it with "
+                                "`dhs stage=cosmos_bank` or set source.bank_path to a COSMOS bank file")
+    return replace(s, source=replace(s.source, bank_sha256=storage.sha256(path)))
+
+
 def run(cfg: Any, ctx: Any) -> dict:
-    s = stage_settings.inject_settings(cfg)
+    s = with_bank_checksum(stage_settings.inject_settings(cfg))
     summaries = {exp: run_experiment(cfg, ctx, exp, s) for exp in layout.experiment_ids(cfg)}
     rows = []
     for exp, c in summaries.items():

@@ -8,7 +8,7 @@ import pytest
 from dhs import layout
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
-from dhs.stages.inject import make_shards
+from dhs.stages.inject import make_shards, with_bank_checksum
 from dhs.stages.settings import inject_settings
 from tests.helpers import compose_config
 from tests.helpers import run_stage
@@ -52,7 +52,7 @@ def test_killed_run_resumes_to_the_same_output(runs):
     dirs = {"stamps_dir": layout.stamps_dir(cfg, exp), "metrics_dir": layout.metrics_dir(cfg, exp)}
     shards = [{**sh, **dirs} for sh in make_shards(manifest, exp, 100)]
     assert len(shards) >= 4
-    s = inject_settings(cfg)
+    s = with_bank_checksum(inject_settings(cfg))
     run_shard(shards[0], s)  # finished before the kill
     # a shard killed mid-write: its stamps part exists, its metrics marker does not
     run_shard(shards[1], s)
