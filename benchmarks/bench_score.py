@@ -65,7 +65,7 @@ def make_stamps(root: str, quick: bool) -> tuple[list[str], float]:
 
 
 def load(over: list[str]) -> tuple[Any, Any, Any, float]:
-    from dhs import layout
+    from dhs.stages import layout
     from dhs.io.stamps import read_stamps, to_numpy
     from tests.helpers import compose_config
 

@@ -113,19 +113,19 @@ class FullSizeSurvey:
 
     # -- what the fixture holds -----------------------------------------------------------------
     def experiments(self, tier: str) -> list[str]:
-        from dhs import layout
+        from dhs.stages import layout
 
         return layout.experiment_ids(compose([*self.base, "stage=4c", f"tier={tier}"]))
 
     def manifest(self, tier: str, exp: str) -> pa.Table:
-        from dhs import layout
+        from dhs.stages import layout
         from dhs.io import datasets as dio
 
         return dio.read_dataset(layout.manifest_dir(compose([*self.base, "stage=4c", f"tier={tier}"]), exp))
 
     def write_manifest(self, table: pa.Table, tier: str, exp: str, variant: str) -> None:
         """``table`` as the complete manifest of ``exp`` under ``variant``."""
-        from dhs import layout
+        from dhs.stages import layout
         from dhs.io import datasets as dio
 
         mdir = layout.manifest_dir(compose([*self.base, "stage=4c", f"tier={tier}", f"variant={variant}"]), exp)

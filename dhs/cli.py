@@ -83,10 +83,10 @@ def run_stage(cfg: DictConfig, ctx: Any) -> dict:
     name = cfg.stage.name
     if cfg.cluster.name == "emr" and name != "plan":
         from dhs.executors.emr.submit import submit
-        from dhs.provenance import resolved_config
+        from dhs.config.records import config_for_record
         from dhs.stages.settings import emr_settings
 
-        return submit(emr_settings(cfg), resolved_config(cfg), list(ctx.overrides), ctx.console)
+        return submit(emr_settings(cfg), config_for_record(cfg), list(ctx.overrides), ctx.console)
     return stages.load(name).run(cfg, ctx)
 
 
@@ -107,13 +107,15 @@ def _job_label() -> Optional[str]:
 @hydra.main(version_base=None, config_path=conf_dir(), config_name="config")
 def _app(cfg: DictConfig) -> Any:
     from dhs import provenance
+    from dhs.config import records
 
     ctx = _context(cfg)
     record = dict(overrides=ctx.overrides, choices=ctx.choices, started=time.time())
     status, error, summary = "ok", None, None
     try:
-        provenance.redact_hydra_dir(ctx.run_dir)
-        provenance.write_run_record(ctx.run_dir, provenance.run_record(cfg, **record))
+        records.redact_hydra_dir(ctx.run_dir)
+        provenance.write_run_record(ctx.run_dir, provenance.run_record(records.config_for_record(cfg),
+                                                                       **record))
         summary = run_stage(cfg, ctx)
     except KeyboardInterrupt:
         status, error = "interrupted", "KeyboardInterrupt"
@@ -129,7 +131,8 @@ def _app(cfg: DictConfig) -> Any:
             exc.dhs_reported = True  # type: ignore[attr-defined]
         raise
     finally:
-        rec = provenance.run_record(cfg, ended=time.time(), status=status, error=error, **record)
+        rec = provenance.run_record(records.config_for_record(cfg), ended=time.time(), status=status,
+                                    error=error, **record)
         if summary is not None:
             rec["summary"] = summary
         provenance.write_run_record(ctx.run_dir, rec)

@@ -22,7 +22,8 @@ class RunContext:
 
     def record_dataset(self, uri: str, cfg: Any, *, inputs: Optional[dict] = None,
                        counts: Optional[dict] = None, extra: Optional[dict] = None) -> dict:
-        """Write ``_dhs_record.json`` next to a dataset (see dhs.provenance.dataset_record)."""
+        """Write ``_dhs_record.json`` next to a dataset, with ``cfg`` as plain data (see
+        dhs.provenance.write_dataset_record)."""
         from dhs.provenance import write_dataset_record
 
         return write_dataset_record(uri, cfg, self, inputs=inputs or {}, counts=counts or {},
@@ -32,7 +33,7 @@ class RunContext:
         self.console.print(*args, **kwargs)
 
 
-def make_context(run_dir: str | Path | None = None, cfg: Any = None) -> RunContext:
+def make_context(run_dir: str | Path | None = None) -> RunContext:
     """A context outside Hydra (tests, notebooks): run_dir defaults to a temporary folder."""
     import tempfile
 

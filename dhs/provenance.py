@@ -17,13 +17,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 RUN_RECORD = "dhs_run.json"
 DATASET_RECORD = "_dhs_record.json"
 SECRET_PATTERN = re.compile(r"(secret|token|password|passwd|credential|aws_access_key_id|private_key)", re.I)
 REDACTED = "***"
-_SECRET_ASSIGNMENT = re.compile(
+SECRET_ASSIGNMENT = re.compile(
     r"([\w.\-]*(?:secret|token|password|passwd|credential|aws_access_key_id|private_key)[\w.\-]*)=([^,\s'\"\]]+)", re.I)
 VERSIONED = ("dhs", "numpy", "astropy", "hydra-core", "omegaconf", "pyarrow", "h5py", "lenstronomy",
              "joblib", "boto3", "rich", "scipy", "pyspark")
@@ -39,24 +39,19 @@ def redact(obj: Any) -> Any:
     return obj
 
 
-def resolved_config(cfg: Any) -> dict:
+def plain(obj: Any) -> Any:
+    """``obj`` as plain dicts and lists: any mapping (a composed config too, whose values resolve
+    their interpolations as they are read) becomes a dict, any non-string sequence a list."""
+    if isinstance(obj, Mapping):
+        return {k: plain(obj[k]) for k in obj}
+    if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def resolved_config(cfg: Mapping) -> dict:
     """The config as a plain dict, interpolations resolved, secrets redacted."""
-    from omegaconf import OmegaConf
-
-    plain = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
-    return redact(plain)
-
-
-def _config_for_record(cfg: Any) -> dict:
-    """The resolved config; as written when an interpolation does not resolve (the run record of
-    that failure is still written)."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
-
-    try:
-        return resolved_config(cfg)
-    except (InterpolationResolutionError, MissingMandatoryValue):
-        return redact(OmegaConf.to_container(cfg, resolve=False))
+    return redact(plain(cfg))
 
 
 def package_versions() -> dict[str, Optional[str]]:
@@ -90,12 +85,13 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def run_record(cfg: Any, *, overrides: list[str], choices: dict, started: float,
+def run_record(config: dict, *, overrides: list[str], choices: dict, started: float,
                ended: Optional[float] = None, status: str = "running", error: Optional[str] = None) -> dict:
+    """The record of a run: ``config`` is the plain, redacted config (see dhs.config.records)."""
     return {
         "kind": "dhs-run",
-        "stage": cfg["stage"]["name"],
-        "config": _config_for_record(cfg),
+        "stage": config["stage"]["name"],
+        "config": config,
         "overrides": redact_argv(list(overrides)),
         "choices": {k: v for k, v in sorted(choices.items()) if not str(k).startswith("hydra")},
         "versions": package_versions(),
@@ -116,35 +112,6 @@ def redact_argv(argv: list[str]) -> list[str]:
         key = a.split("=", 1)[0]
         out.append(f"{key}={REDACTED}" if "=" in a and SECRET_PATTERN.search(key) else a)
     return out
-
-
-def redact_hydra_dir(run_dir: Path) -> None:
-    """Redact secrets in the copies Hydra keeps in ``<run>/.hydra`` (config, overrides, hydra)."""
-    from omegaconf import OmegaConf
-
-    hydra_dir = Path(run_dir) / ".hydra"
-    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
-        path = hydra_dir / name
-        if not path.is_file():
-            continue
-        text = path.read_text()
-        if not SECRET_PATTERN.search(text):
-            continue
-        data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        data = redact_argv(data) if isinstance(data, list) else _redact_deep(data)
-        text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}={REDACTED}", OmegaConf.to_yaml(OmegaConf.create(data)))
-        path.write_text(text)
-
-
-def _redact_deep(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: (REDACTED if SECRET_PATTERN.search(str(k)) and v is not None else _redact_deep(v))
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        if all(isinstance(v, str) for v in obj):
-            return redact_argv(obj)
-        return [_redact_deep(v) for v in obj]
-    return obj
 
 
 def write_run_record(run_dir: Path, record: dict) -> Path:
@@ -173,7 +140,7 @@ def describe_input(uri: str) -> dict:
         return {"path": uri, "missing": True}
 
 
-def write_dataset_record(uri: str, cfg: Any, ctx: Any, *, inputs: dict, counts: dict, extra: dict) -> dict:
+def write_dataset_record(uri: str, cfg: Mapping, ctx: Any, *, inputs: dict, counts: dict, extra: dict) -> dict:
     """Write ``_dhs_record.json`` in the dataset folder ``uri`` (or beside a file dataset)."""
     from dhs.io import storage
 
@@ -208,14 +175,13 @@ def load_record(path: str | Path) -> dict:
             return json.loads(c.read_text())
     hydra_cfg = p / ".hydra" / "config.yaml"
     if hydra_cfg.is_file():
-        from omegaconf import OmegaConf
+        import yaml
 
-        rec: dict[str, Any] = {"config": OmegaConf.to_container(OmegaConf.load(hydra_cfg), resolve=False)}
+        rec: dict[str, Any] = {"config": yaml.safe_load(hydra_cfg.read_text()) or {}}
         hydra_meta = p / ".hydra" / "hydra.yaml"
         if hydra_meta.is_file():
-            meta = OmegaConf.load(hydra_meta)
-            rec["choices"] = {k: v for k, v in OmegaConf.to_container(meta.hydra.runtime.choices).items()
-                              if not str(k).startswith("hydra")}
+            choices = (yaml.safe_load(hydra_meta.read_text()) or {})["hydra"]["runtime"]["choices"]
+            rec["choices"] = {k: v for k, v in choices.items() if not str(k).startswith("hydra")}
         return rec
     raise FileNotFoundError(f"{path}: no {RUN_RECORD}, {DATASET_RECORD} or .hydra/config.yaml found")
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.context import make_context
 from dhs.io.datasets import mark_success, write_shard
 from dhs.schema import MANIFEST, arrow_schema, metrics_columns, stamp_columns

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from dhs.config.groups import (GROUPS, SCHEMAS, ClusterBase, CosmosSource, EmrCluster, EmrConfig,  # noqa: F401
                                GaussianPsf, GridConfig, LocalCluster, MoffatPsf, PipelineStage, PsfBase,
@@ -219,7 +219,16 @@ def register() -> None:
     cs.store(name="dhs_schema", node=DhsConfig)
     for _, name, schema in SCHEMAS:
         cs.store(name=name, node=schema)
+    if not OmegaConf.has_resolver("dhs_stage_help"):
+        OmegaConf.register_new_resolver("dhs_stage_help", _stage_help)
     register_launcher()
+
+
+def _stage_help() -> str:
+    """The stage lines of ``dhs --help`` (dhs.stages.STAGES)."""
+    from dhs.stages import help_lines
+
+    return help_lines().lstrip()  # the template indents the first line
 
 
 def register_launcher() -> None:

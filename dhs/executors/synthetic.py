@@ -1,25 +1,24 @@
 """A deterministic CPU-bound shard workload for executor checks and benchmarks.
 
 Each row renders a small Gaussian stamp (pixels) from parameters drawn by hashing
-(shard, row) with blake2b, smooths it ``work`` times and stores it; each shard writes one
+(shard, row) with ``dhs.draws.hash_str``, smooths it ``work`` times and stores it; each shard writes one
 Parquet shard through ``dhs.io.datasets.write_shard``. Same shards -> same bytes, whatever the
 executor: the test of byte-identical backends and ``benchmarks/bench_backends.py`` use it.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pyarrow as pa
+
+from dhs.draws import hash_str
 
 SPLITS = ("train", "val", "test")
 
 
 def uniform(key: str, salt: str) -> float:
     """A uniform draw in [0, 1) that is a pure function of (key, salt)."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8, person=salt.encode()[:16]).digest()
-    return int.from_bytes(digest, "little") / 2.0**64
+    return hash_str(f"{salt}/{key}") / 2.0**64
 
 
 def make_shards(dataset: str, n_shards: int, rows: int = 64, work: int = 20,

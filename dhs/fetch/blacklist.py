@@ -1,8 +1,8 @@
 """The brick blacklist: bricks whose files the survey does not have (HTTP 404 / no such object).
 
-A CSV at ``dhs.layout.blacklist_path(cfg)`` (``<cache_root>/_blacklist.csv``) with columns
+A CSV at ``dhs.layout.blacklist_path(cache_root)`` (``<cache_root>/_blacklist.csv``) with columns
 ``brick,file,status,time`` (status: the HTTP status or 404 for a missing object; time: UTC ISO
-8601). Stage 4b writes it; stage 4c calls ``load_blacklist(cfg)`` and marks those bricks' tasks
+8601). Stage 4b writes it; stage 4c reads ``bricks(path)`` and marks those bricks' tasks
 ``blacklisted_brick`` instead of failing them.
 """
 
@@ -58,10 +58,3 @@ def update(uri: str, add: Iterable[dict[str, Any]], remove_bricks: Iterable[str]
 
 def bricks(uri: str) -> set[str]:
     return {r["brick"] for r in read_rows(uri)}
-
-
-def load_blacklist(cfg: Any) -> set[str]:
-    """Brick names on the blacklist of ``cfg``'s cache (empty set when there is none)."""
-    from dhs import layout
-
-    return bricks(layout.blacklist_path(cfg))

@@ -20,11 +20,11 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from dhs.io import storage
-
 from dhs.fetch import blacklist
 from dhs.fetch.download import FetchSettings, clean_stale_temps, exists_at_source, fetch_file
 from dhs.fetch.retry import Missing, RetryPolicy, describe
+from dhs.io import storage
+from dhs.layout import blacklist_path
 from dhs.survey.files import brick_files, coadd_url
 
 SUCCESS = "_SUCCESS"
@@ -44,22 +44,7 @@ class CacheSettings:
 
     @property
     def blacklist_uri(self) -> str:
-        return storage.join(self.cache_root, "_blacklist.csv")
-
-
-def settings_from_cfg(cfg: Any) -> CacheSettings:
-    from dhs import layout
-
-    c = cfg.cache
-    policy = RetryPolicy(retries=int(c.retries), backoff_s=float(c.backoff_s))
-    fs = FetchSettings(policy, timeout_s=float(c.timeout_s), pool=int(c.threads),
-                       verify_data=bool(c.get("verify_data", False)))
-    s = CacheSettings(str(cfg.survey.base_url), layout.cache_root(cfg), tuple(c.kinds),
-                      tuple(cfg.bands), int(c.threads), fs,
-                      bool(cfg.force) or not bool(cfg.skip_if_exists))
-    if s.blacklist_uri != layout.blacklist_path(cfg):  # one definition of the path
-        raise RuntimeError(f"blacklist path mismatch: {s.blacklist_uri} vs {layout.blacklist_path(cfg)}")
-    return s
+        return blacklist_path(self.cache_root)
 
 
 def brick_dir(cache_root: str, brick: str) -> str:

@@ -190,15 +190,6 @@ class CutoutSettings:
     redo: bool = False
 
 
-def settings_from_cfg(cfg: Any) -> CutoutSettings:
-    from dhs.fetch.coadd_cache import settings_from_cfg as brick_settings
-
-    b = brick_settings(cfg)  # one definition of threads, retries, timeouts, force
-    sv = cfg.survey
-    return CutoutSettings(str(sv.cutout_url), str(sv.cutout_layer), float(sv.pixscale_arcsec),
-                          b.cache_root, b.threads, b.fetch, b.redo)
-
-
 @dataclass
 class CutoutReport:
     """Counts of one cutout fill (bytes in bytes, times in seconds)."""

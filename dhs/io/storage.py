@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from pyarrow import fs as pafs
 
-_S3_SCHEMES = ("s3://", "s3a://", "s3n://")
+from dhs.uris import basename, dirname, is_http, is_s3, join, normalize  # noqa: F401  (part of this interface)
+
 
 
 @dataclass(frozen=True)
@@ -55,23 +56,10 @@ def settings() -> StorageSettings:
     return _SETTINGS
 
 
-def normalize(uri: str) -> str:
-    """``s3a://b/k`` -> ``s3://b/k``; ``file:///x`` -> ``/x``; other paths unchanged."""
-    uri = str(uri)
-    for scheme in _S3_SCHEMES[1:]:
-        if uri.startswith(scheme):
-            return "s3://" + uri[len(scheme):]
-    if uri.startswith("file://"):
-        return uri[len("file://"):]
-    return uri
 
 
-def is_s3(uri: str) -> bool:
-    return str(uri).startswith(_S3_SCHEMES)
 
 
-def is_http(uri: str) -> bool:
-    return str(uri).startswith(("http://", "https://"))
 
 
 def _s3fs() -> pafs.FileSystem:
@@ -102,23 +90,10 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return _LOCAL, os.path.abspath(uri)
 
 
-def join(base: str, *parts: str) -> str:
-    """Join path parts with '/', keeping the scheme of ``base``."""
-    base = normalize(base)
-    if is_s3(base) or is_http(base):
-        return "/".join([base.rstrip("/")] + [p.strip("/") for p in parts if p])
-    return os.path.join(base, *parts)
 
 
-def dirname(uri: str) -> str:
-    uri = normalize(uri)
-    if is_s3(uri):
-        return "s3://" + posixpath.dirname(uri[len("s3://"):].rstrip("/"))
-    return os.path.dirname(uri)
 
 
-def basename(uri: str) -> str:
-    return posixpath.basename(normalize(uri).rstrip("/"))
 
 
 def exists(uri: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -97,34 +97,46 @@ def quartile_edges(values: np.ndarray, name: str, uri: str) -> list[float]:
     return [float(x) for x in np.quantile(v, [0.25, 0.5, 0.75])]
 
 
-def load_candidates(mcfg: Any, split_seed: int) -> Candidates:
-    """Read, filter and join the three input tables (``mcfg`` is cfg.manifest)."""
-    flag = str(mcfg.require_lrg_flag)
+@dataclass(frozen=True)
+class ManifestInputs:
+    """Stage 4a's input tables (paths or URIs), the parent-sample flag a galaxy must have, and
+    the selection sets to use (None: all of them)."""
+
+    parent: str
+    bricks_with_region: str
+    region_selections: str
+    require_lrg_flag: str
+    selection_set_ids: Optional[tuple[str, ...]] = None
+
+
+def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
+    """Read, filter and join the three input tables."""
+    flag = inputs.require_lrg_flag
     funnel: list[tuple[str, int]] = []
     warnings: list[str] = []
-    sets = read_selections(str(mcfg.region_selections), mcfg.selection_set_ids)
+    sets = read_selections(inputs.region_selections, inputs.selection_set_ids)
 
-    parent, n_read = read_table(str(mcfg.parent), PARENT_COLUMNS + (flag,), what="parent",
+    parent, n_read = read_table(inputs.parent, PARENT_COLUMNS + (flag,), what="parent",
                                 optional=("objid",), true_filter=flag)
     funnel += [("parent catalog rows", n_read), (f"{flag} set", parent.num_rows)]
-    _check_splits(parent.column("region_split"), str(mcfg.parent), "parent")
+    _check_splits(parent.column("region_split"), inputs.parent, "parent")
 
     parent, n_dup, by = _dedupe(parent)
     if n_dup:
         warnings.append(f"parent: dropped {n_dup} duplicate rows (same {by}); kept the first of each")
     funnel.append((f"unique ({by})", parent.num_rows))
 
-    bricks, _ = read_table(str(mcfg.bricks_with_region), BRICK_COLUMNS, what="bricks_with_region")
+    bricks, _ = read_table(inputs.bricks_with_region, BRICK_COLUMNS, what="bricks_with_region")
     uniq = pc.unique(bricks.column("brickname"))
     if len(uniq) < bricks.num_rows:
         warnings.append(f"bricks_with_region: {bricks.num_rows - len(uniq)} duplicate bricknames; "
                         "kept the first row of each")
-    edges = {c: quartile_edges(column_numpy(bricks, c), c, str(mcfg.bricks_with_region))
+    edges = {c: quartile_edges(column_numpy(bricks, c), c, inputs.bricks_with_region)
              for c in ("psfsize_r", "psfdepth_r")}
 
     # selection-set membership (by region_id)
     region = column_numpy(parent, "region_id", np.int64)
-    sel_table, _ = read_table(str(mcfg.region_selections), SELECTION_COLUMNS, what="region_selections")
+    sel_table, _ = read_table(inputs.region_selections, SELECTION_COLUMNS, what="region_selections")
     member = []
     for s in sets:
         regions = sel_table.filter(pc.equal(sel_table.column("selection_set_id"), s.selection_set_id))

@@ -1,6 +1,6 @@
 """validate target=4a: data-quality checks of the task manifests of the configured tier.
 
-``validate_manifest(cfg, ctx)`` returns ``{check name: {"ok": bool, "detail": str}}``; the
+``validate_manifest(checks)`` returns ``{check name: {"ok": bool, "detail": str}}``; the
 validate stage prints and stores it. Expected values (seeds, tier settings) come from the stage
 record ``_stage_config.json`` written by stage 4a, so a manifest is checked against what built it.
 """
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dhs import draws, layout, schema
+from dhs import draws, schema
+from dhs.layout import Experiment
 from dhs.manifest.grids import CONTROL
 from dhs.io import datasets as dio
 from dhs.io import storage
@@ -25,7 +25,6 @@ from dhs.manifest.rows import FROZEN, LENS_MODEL
 SAMPLE = 2000
 #: Tolerance of the control fraction: this many binomial standard deviations plus rounding.
 Z_TOL = 4.0
-EXP_RE = re.compile(r"^(?P<tier>debug|grid|train)_stamp(?P<size>\d+)_bands(?P<bands>[griz]+)_grid(?P<grid>\w+)$")
 
 
 def _check(out: dict, name: str, ok: bool, detail: str) -> None:
@@ -37,33 +36,43 @@ def _check(out: dict, name: str, ok: bool, detail: str) -> None:
         prev["detail"] = f"{prev['detail']}; {detail}"
 
 
-def _record(cfg: Any) -> dict:
-    uri = layout.stage4a_record(cfg)
+@dataclass(frozen=True)
+class ManifestChecks:
+    """What the 4a checks compare against: the stage record (``record_uri``), the manifests
+    (experiment, dataset folder) of ``tier``, the configured tier settings (used when the record
+    has none), the configured seeds, and whether the whole tier is checked (not one experiment)."""
+
+    record_uri: str
+    manifests: tuple[tuple[Experiment, str], ...]
+    tier: str
+    tier_settings: dict
+    split_seed: int
+    seed_base: int
+    whole_tier: bool = True
+
+
+def _record(uri: str) -> dict:
     return json.loads(storage.read_text(uri)) if storage.exists(uri) else {}
 
 
-def validate_manifest(cfg: Any, ctx: Any = None) -> dict:
-    """Run every 4a check on the manifests of cfg.tier (or cfg.experiment_id)."""
-    from dhs.stages.manifest import experiments
-
+def validate_manifest(c: ManifestChecks) -> dict:
+    """Run every 4a check on the manifests of ``c``."""
     out: dict[str, dict] = {}
-    rec = _record(cfg)
+    rec = _record(c.record_uri)
     seeds = rec.get("seeds", {})
     ok_seeds = isinstance(seeds.get("split_seed"), int) and isinstance(seeds.get("seed_base"), int)
     _check(out, "seeds_recorded", ok_seeds,
-           f"{layout.stage4a_record(cfg)}: seeds={seeds or 'missing'}"
-           + ("" if not ok_seeds or seeds.get("split_seed") == int(cfg.seeds.split_seed)
-              else f" (config has split_seed={int(cfg.seeds.split_seed)})"))
-    tier = rec.get("tiers", {}).get(str(cfg.tier.name), {})
+           f"{c.record_uri}: seeds={seeds or 'missing'}"
+           + ("" if not ok_seeds or seeds.get("split_seed") == c.split_seed
+              else f" (config has split_seed={c.split_seed})"))
+    tier = rec.get("tiers", {}).get(c.tier, {})
     settings = tier.get("settings") or {}
     if not settings:
-        _check(out, "stage_record", False, f"no settings of tier {cfg.tier.name} in the stage record")
-        settings = dict(cfg.tier)
-    seed_base = int(seeds.get("seed_base", cfg.seeds.seed_base))
-    exps = experiments(cfg)
+        _check(out, "stage_record", False, f"no settings of tier {c.tier} in the stage record")
+        settings = dict(c.tier_settings)
+    seed_base = int(seeds.get("seed_base", c.seed_base))
     sizes_seen, bands_seen = set(), set()
-    for exp in exps:
-        dataset = layout.manifest_dir(cfg, exp.experiment_id)
+    for exp, dataset in c.manifests:
         if not dio.is_complete(dataset):
             _check(out, "complete", False, f"{exp.experiment_id}: no {dio.SUCCESS} in {dataset}")
             continue
@@ -74,7 +83,7 @@ def validate_manifest(cfg: Any, ctx: Any = None) -> dict:
         bands_seen |= set(pc.unique(table.column("bandset")).to_pylist())
     want_sizes = {int(s) for s in settings.get("stamp_sizes", [])}
     want_bands = {str(b) for b in settings.get("bandsets", [])}
-    if not cfg.get("experiment_id"):
+    if c.whole_tier:
         _check(out, "stamp_sizes", sizes_seen == want_sizes,
                f"found {sorted(sizes_seen)}, configured {sorted(want_sizes)}")
         _check(out, "bandsets", bands_seen == want_bands,
@@ -82,7 +91,7 @@ def validate_manifest(cfg: Any, ctx: Any = None) -> dict:
     return out
 
 
-def _validate_table(out: dict, exp: Any, t: pa.Table, settings: dict, seed_base: int) -> None:
+def _validate_table(out: dict, exp: Experiment, t: pa.Table, settings: dict, seed_base: int) -> None:
     name = exp.experiment_id
     n = t.num_rows
     want = {c.name: c.type for c in schema.MANIFEST}
@@ -91,11 +100,11 @@ def _validate_table(out: dict, exp: Any, t: pa.Table, settings: dict, seed_base:
     _check(out, "schema", not bad and n > 0, f"{name}: {n} rows" + (f", bad columns {bad}" if bad else ""))
     if n == 0 or bad:
         return
-    m = EXP_RE.match(name)
+    m = Experiment.parse(name)
     ids = set(pc.unique(t.column("experiment_id")).to_pylist())
     sizes = set(pc.unique(t.column("stamp_size")).to_pylist())
     bands = set(pc.unique(t.column("bandset")).to_pylist())
-    ok = bool(m) and ids == {name} and sizes == {int(m["size"])} and bands == {m["bands"]}
+    ok = m is not None and ids == {name} and sizes == {m.stamp_size} and bands == {m.bandset}
     _check(out, "experiment_id_pattern", ok,
            f"{name}: rows name {sorted(ids)}, stamp sizes {sorted(sizes)}, bandsets {sorted(bands)}")
     n_unique = pc.count_distinct(t.column("task_id")).as_py()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -33,10 +33,9 @@ def config_id(grid: str, index: int, te: float, dm: float, rf: float, e: float, 
     return f"{grid}_{index:04d}_te{float(te)!r}_dm{float(dm)!r}_rf{float(rf)!r}_e{float(e)!r}_sh{float(sh)!r}"
 
 
-def build_grid(grid_cfg: Any) -> Grid:
-    """The grid of a ``cfg.grid`` node (name plus the five axes)."""
-    name = str(grid_cfg["name"])
-    axes = [[float(v) for v in grid_cfg[a]] for a in AXES]
+def build_grid(name: str, values: Mapping[str, Sequence[float]]) -> Grid:
+    """The grid ``name``: the full product of the five axes (``values[axis]`` for axis in AXES)."""
+    axes = [[float(v) for v in values[a]] for a in AXES]
     rows = list(itertools.product(*axes))
     ids = tuple(config_id(name, i, *row) for i, row in enumerate(rows))
     cols = np.array(rows, dtype=np.float64).reshape(len(rows), len(AXES))

@@ -13,9 +13,11 @@ import pyarrow as pa
 
 import dhs
 from dhs import draws, schema
+from dhs.layout import Experiment
 from dhs.manifest.allocation import Slots
 from dhs.manifest.grids import CONTROL, Grid
 from dhs.manifest.candidates import SPLITS, Candidates
+from dhs.manifest.shards import brick_shards
 from dhs.io.tables import column_numpy
 
 AB_ZP_NMGY = 22.5
@@ -26,13 +28,6 @@ COPIED = ("region_id", "region_split", "brickname", "ra", "dec", "zmag", "rmag",
 #: Frozen per-task draw columns: finite for injections, zero for controls.
 FROZEN = ("src_x_arcsec", "src_y_arcsec", "src_phi_rad", "shear_phi_rad", "src_gr", "src_rz",
           "src_mag_r", "lens_e", "lens_phi_rad")
-
-
-@dataclass
-class Experiment:
-    experiment_id: str
-    stamp_size: int
-    bandset: str
 
 
 @dataclass
@@ -73,22 +68,9 @@ class TaskBuilder:
     def shards(self, max_tasks: int) -> list[Shard]:
         """Consecutive brick ranges holding about ``max_tasks`` tasks each (whole bricks)."""
         codes = self.cand.brick_code[self.slots.row[self.order]]
-        if len(codes) == 0:
-            return []
-        starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
-        per_brick = np.diff(np.concatenate([starts, [len(codes)]])) * self.replicates
-        cum = np.cumsum(per_brick)
-        out, lo_brick, lo_tasks = [], 0, 0
-        while lo_brick < len(starts):
-            hi_brick = int(np.searchsorted(cum, lo_tasks + max(int(max_tasks), 1), side="right"))
-            hi_brick = max(hi_brick, lo_brick + 1)
-            lo, hi = starts[lo_brick], (starts[hi_brick] if hi_brick < len(starts) else len(codes))
-            first = self.cand.bricknames[int(codes[lo])].as_py()
-            out.append(Shard(f"{len(out):05d}-{first}", self.order[lo:hi],
-                             int(hi - lo) * self.replicates))
-            lo_tasks = int(cum[hi_brick - 1])
-            lo_brick = hi_brick
-        return out
+        return [Shard(f"{k:05d}-{self.cand.bricknames[int(codes[lo])].as_py()}", self.order[lo:hi],
+                      int(hi - lo) * self.replicates)
+                for k, (lo, hi) in enumerate(brick_shards(codes, max_tasks, tasks_per_row=self.replicates))]
 
     def brick_counts(self) -> tuple[pa.Array, np.ndarray]:
         """(brickname, tasks per experiment) of every brick with tasks."""

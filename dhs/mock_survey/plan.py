@@ -91,22 +91,6 @@ class MockParams:
         return hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
 
 
-def params_from_cfg(cfg: Any) -> MockParams:
-    """MockParams from a composed config (``cfg.mock_survey``, seeds, survey pixel scale)."""
-    m = cfg["mock_survey"]
-    p = MockParams(
-        seed=int(m["seed"]), n_bricks=int(m["n_bricks"]), brick_size_pix=int(m["brick_size_pix"]),
-        galaxies_per_brick=int(m["galaxies_per_brick"]), stars_per_brick=int(m["stars_per_brick"]),
-        n_regions=int(m["n_regions"]),
-        psf_fwhm_r_range=tuple(float(x) for x in m["psf_fwhm_r_range"]),  # type: ignore[arg-type]
-        depth_r_levels=tuple(float(x) for x in m["depth_r_levels"]),
-        split_seed=int(cfg["seeds"]["split_seed"]),
-        pixscale=float(cfg["survey"]["pixscale_arcsec"]),
-    )
-    check_params(p)
-    return p
-
-
 def check_params(p: MockParams) -> None:
     def bad(key: str, value: Any, why: str) -> None:
         raise MockConfigError(f"mock_survey.{key}={value!r}: {why}")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dhs import layout
+from dhs.stages import layout
+from dhs.stages import settings as stage_settings
 from dhs.errors import ConfigError, InputTableError, MissingInputError
 from dhs.io import storage
 from dhs.fetch import coadd_cache
@@ -82,7 +83,7 @@ def run_cutouts(cfg: Any, ctx: Any) -> dict:
     if str(cfg.cache.mode) != "brick":
         raise ConfigError(f"cache.mode={cfg.cache.mode!r} with survey.source=cutout_service: the "
                          "cutouts are fetched once and cached per target; use cache.mode=brick")
-    s = cs.settings_from_cfg(cfg)
+    s = stage_settings.cutout_settings(cfg)
     targets = manifest_targets(cfg)
     rep = cs.fill_cutouts(s, targets, console=ctx.console)
     target = cs.cutout_dir(s.cache_root)
@@ -125,7 +126,7 @@ def run_cutouts(cfg: Any, ctx: Any) -> dict:
 def run(cfg: Any, ctx: Any) -> dict:
     if str(cfg.survey.source) == "cutout_service":
         return run_cutouts(cfg, ctx)
-    s = coadd_cache.settings_from_cfg(cfg)
+    s = stage_settings.cache_settings(cfg)
     bricks = manifest_bricks(cfg)
     mode = str(cfg.cache.mode)
     if mode == "none":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.errors import ConfigError, MissingInputError
 from dhs.io import compact, storage
 from dhs.io import datasets as dsets

@@ -21,9 +21,8 @@ import json
 import time
 from typing import Any, Optional
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.errors import InputTableError, MissingInputError
-from dhs.stages.inject import experiments_with_metrics
 from dhs.io import datasets as dsets
 from dhs.io import storage
 from dhs.console import summary_table
@@ -175,7 +174,7 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, scores: Any) -> dict:
 
 def run(cfg: Any, ctx: Any) -> dict:
     t0 = time.time()
-    present, skipped = experiments_with_metrics(cfg, "stage 4d")
+    present, skipped = layout.experiments_with_metrics(cfg, "stage 4d")
     scores = load_scores(str(cfg.completeness.scores)) if cfg.completeness.scores else None
     results = [run_experiment(cfg, ctx, e, scores) for e in present]
     table_rows = []

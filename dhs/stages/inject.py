@@ -12,11 +12,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dhs import layout
 from dhs.console import summary_table
 from dhs.errors import MissingInputError
 from dhs.executors import run_shards
@@ -25,6 +23,8 @@ from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.io import shards
 from dhs.io import storage
+from dhs.manifest.shards import brick_shards
+from dhs.stages import layout
 from dhs.stages import settings as stage_settings
 
 
@@ -45,40 +45,12 @@ def datasets(cfg: Any) -> dict:
     return {"reads": reads, "writes": writes}
 
 
-def experiments_with_metrics(cfg: Any, reader: str) -> tuple[list[str], dict[str, str]]:
-    """The configured experiments that have 4c metrics, and why the others are skipped.
-
-    Raises FileNotFoundError (naming ``reader``, the stage asking) when none has any.
-    """
-    exps = layout.experiment_ids(cfg)
-    present = [e for e in exps if dio.data_files(layout.metrics_dir(cfg, e))]
-    skipped = {e: f"no 4c metrics at {layout.metrics_dir(cfg, e)}" for e in exps if e not in present}
-    if not present:
-        raise MissingInputError(f"{reader} found no 4c metrics: " + "; ".join(skipped.values())
-                                + ". Run `dhs stage=4c` first (same paths.data_root, variant, tier).")
-    return present, skipped
-
-
 def make_shards(manifest: pa.Table, exp: str, max_tasks: int) -> list[dict]:
     """Whole bricks in brick order, about ``max_tasks`` rows per shard (a larger brick is split)."""
     order = pc.sort_indices(manifest, sort_keys=[("brickname", "ascending"), ("task_id", "ascending")])
     table = manifest.take(order)
     bricks = table.column("brickname").to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(np.r_[True, bricks[1:] != bricks[:-1]])
-    ends = np.r_[starts[1:], len(bricks)]
-    shards: list[dict] = []
-    cur_start, cur_n = 0, 0
-    for s, e in zip(starts, ends):
-        for a in range(s, e, max_tasks):
-            b = min(e, a + max_tasks)
-            if cur_n and cur_n + (b - a) > max_tasks:
-                shards.append((cur_start, cur_start + cur_n))
-                cur_start, cur_n = a, 0
-            if not cur_n:
-                cur_start = a
-            cur_n += b - a
-    if cur_n:
-        shards.append((cur_start, cur_start + cur_n))
+    shards = brick_shards(bricks, max_tasks, split_bricks=True)
     return [{"experiment_id": exp, "shard_id": f"{k:05d}", "rows": table.slice(a, b - a)}
             for k, (a, b) in enumerate(shards)]
 

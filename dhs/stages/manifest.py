@@ -19,16 +19,17 @@ import pyarrow.compute as pc
 from omegaconf import OmegaConf
 
 import dhs
-from dhs import layout
-from dhs.errors import ConfigError, DhsError
+from dhs.layout import Experiment
+from dhs.stages import layout
+from dhs.stages import settings as stage_settings
+from dhs.errors import DhsError
 from dhs.manifest.allocation import TierPlan, allocate, shortfall_warnings
-from dhs.manifest.grids import build_grid
 from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.console import progress, summary_table
 from dhs.manifest.candidates import SPLITS, empty_error, load_candidates, read_selections
 from dhs.io.tables import InputTableError
-from dhs.manifest.rows import Experiment, TaskBuilder
+from dhs.manifest.rows import TaskBuilder
 
 log = logging.getLogger("dhs.stages.manifest")
 
@@ -41,24 +42,10 @@ class StaleManifestError(DhsError):
     """A complete manifest exists but was built with different settings."""
 
 
-def experiments(cfg: Any) -> list[Experiment]:
-    """Stamp sizes x bandsets of the tier (or the one named by cfg.experiment_id)."""
-    out = [Experiment(layout.experiment_id(cfg.tier.name, s, b, cfg.grid.name), int(s), str(b))
-           for s in cfg.tier.stamp_sizes for b in cfg.tier.bandsets]
-    if cfg.get("experiment_id"):
-        named = [e for e in out if e.experiment_id == str(cfg.experiment_id)]
-        if not named:
-            raise ConfigError(f"experiment_id={cfg.experiment_id!r} is not an experiment of tier "
-                             f"{cfg.tier.name} with grid {cfg.grid.name}; those are "
-                             f"{[e.experiment_id for e in out]}")
-        return named
-    return out
-
-
 def datasets(cfg: Any) -> dict:
     m = cfg.manifest
     return {"reads": [str(m.parent), str(m.bricks_with_region), str(m.region_selections)],
-            "writes": [layout.manifest_dir(cfg, e.experiment_id) for e in experiments(cfg)]
+            "writes": [layout.manifest_dir(cfg, e.experiment_id) for e in layout.experiments(cfg)]
             + [layout.bricks_manifest_dir(cfg), layout.stage4a_record(cfg)]}
 
 
@@ -95,7 +82,8 @@ def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> str:
     man.pop("write_csv", None)
     man.pop("max_total_tasks", None)
     blob = json.dumps({**pick, "manifest": man, "variant": str(cfg.variant), "inputs": signature,
-                       "experiment": exp.__dict__, "version": dhs.__version__}, sort_keys=True)
+                       "experiment": {"experiment_id": exp.experiment_id, "stamp_size": exp.stamp_size,
+                                      "bandset": exp.bandset}, "version": dhs.__version__}, sort_keys=True)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
 
@@ -198,8 +186,8 @@ def _stage_record(cfg: Any, candidates: Any, plan: TierPlan, per_exp: dict, grou
 def run(cfg: Any, ctx: Any) -> dict:
     t0 = time.time()
     con = ctx.console
-    grid = build_grid(cfg.grid)
-    exps = experiments(cfg)
+    grid = stage_settings.grid(cfg)
+    exps = layout.experiments(cfg)
     plan = tier_plan(cfg, len(grid))
     sets = read_selections(str(cfg.manifest.region_selections), cfg.manifest.selection_set_ids)
     n_groups = sum(len(s.splits) for s in sets)
@@ -224,7 +212,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         return {"stage": "4a", "skipped": [e.experiment_id for e in skipped], "experiments": {},
                 "wall_s": time.time() - t0}
 
-    cand = load_candidates(cfg.manifest, int(cfg.seeds.split_seed))
+    cand = load_candidates(stage_settings.manifest_inputs(cfg), int(cfg.seeds.split_seed))
     for w in cand.warnings:
         log.warning(w)
         con.print(f"[yellow]warning:[/yellow] {w}")

@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.executors import run_shards
 from dhs.stages import settings as stage_settings
 from dhs.io import datasets as dsets
@@ -69,10 +69,10 @@ def _existing_hash(root: str) -> str | None:
 
 
 def run(cfg: Any, ctx: Any) -> dict:
-    from dhs.mock_survey.plan import params_from_cfg, plan_survey, region_splits
+    from dhs.mock_survey.plan import plan_survey, region_splits
 
     t0 = time.time()
-    params = params_from_cfg(cfg)
+    params = stage_settings.mock_params(cfg)
     chash = params.config_hash()
     root, coadd, tables = layout.mock_survey_root(cfg), layout.mock_survey_coadd(cfg), layout.mock_survey_tables(cfg)
     old = _existing_hash(root)

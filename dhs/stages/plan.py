@@ -43,10 +43,6 @@ def run(cfg: Any, ctx: Any) -> dict:
     for name in stages.STAGE_MODULES:
         if name in ("plan", "all"):
             continue
-        if not stages.available(name):
-            table.add_row(name, "-", "[dim]stage not available in this version yet[/dim]", "")
-            plan[name] = None
-            continue
         ds = stages.load(name).datasets(cfg)
         plan[name] = ds
         for kind in ("reads", "writes"):
@@ -68,7 +64,7 @@ def stage_settings(cfg: Any) -> dict[str, dict]:
     """The settings objects of the stages that define ``settings_record(cfg)``, as plain data."""
     out = {}
     for name in stages.STAGE_MODULES:
-        if name in ("plan", "all") or not stages.available(name):
+        if name in ("plan", "all"):
             continue
         mod = stages.load(name)
         if hasattr(mod, "settings_record"):

@@ -7,7 +7,7 @@ place, so a key that moves or is renamed in the config is changed here only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dhs.executors import ExecutorSettings
 from dhs.executors.emr.api import EmrSettings
@@ -16,6 +16,15 @@ from dhs.fetch.remote import SurveyAccess
 from dhs.fetch.retry import RetryPolicy
 from dhs.inject.settings import InjectSettings, OutputSettings, PsfSettings, SourceSettings
 from dhs.io.storage import StorageSettings
+from dhs.stages import layout
+
+if TYPE_CHECKING:  # the stage that needs one imports its package
+    from dhs.fetch.coadd_cache import CacheSettings
+    from dhs.fetch.cutout_service import CutoutSettings
+    from dhs.manifest.candidates import ManifestInputs
+    from dhs.manifest.checks import ManifestChecks
+    from dhs.manifest.grids import Grid
+    from dhs.mock_survey.plan import MockParams
 
 
 def storage_settings(cfg: Any) -> StorageSettings:
@@ -43,13 +52,9 @@ def fetch_settings(cfg: Any) -> FetchSettings:
                          verify_data=bool(c.get("verify_data", False)))
 
 
-def cache_root(cfg: Any) -> str:
-    return str(cfg.paths.cache_root)
-
-
 def survey_access(cfg: Any) -> SurveyAccess:
     """How stage 4c reads survey files: cache mode, cache root, survey base URL, read settings."""
-    return SurveyAccess(cache_mode=str(cfg.cache.mode), cache_root=cache_root(cfg),
+    return SurveyAccess(cache_mode=str(cfg.cache.mode), cache_root=layout.cache_root(cfg),
                         base_url=str(cfg.survey.base_url), fetch=fetch_settings(cfg),
                         range_block_bytes=int(cfg.cache.get("range_block_bytes", 32768)),
                         lru_files=int(cfg.cache.lru_files))
@@ -58,6 +63,62 @@ def survey_access(cfg: Any) -> SurveyAccess:
 def skip_existing(cfg: Any) -> bool:
     """Committed work is kept: ``skip_if_exists`` and not ``force``."""
     return bool(cfg.skip_if_exists) and not bool(cfg.force)
+
+
+def cache_settings(cfg: Any) -> CacheSettings:
+    """Stage 4b with bricks: survey ``base_url``, cache root, ``cache.kinds``, bands, fetching."""
+    from dhs.fetch.coadd_cache import CacheSettings
+
+    return CacheSettings(str(cfg.survey.base_url), layout.cache_root(cfg), tuple(str(k) for k in cfg.cache.kinds),
+                         tuple(str(b) for b in cfg.bands), int(cfg.cache.threads), fetch_settings(cfg),
+                         redo=not skip_existing(cfg))
+
+
+def cutout_settings(cfg: Any) -> CutoutSettings:
+    """Stage 4b with survey.source=cutout_service: viewer URL and layer, pixel scale, fetching."""
+    from dhs.fetch.cutout_service import CutoutSettings
+
+    sv = cfg.survey
+    return CutoutSettings(str(sv.cutout_url), str(sv.cutout_layer), float(sv.pixscale_arcsec),
+                          layout.cache_root(cfg), int(cfg.cache.threads), fetch_settings(cfg),
+                          redo=not skip_existing(cfg))
+
+
+def mock_params(cfg: Any) -> MockParams:
+    """stage=mock_survey: ``cfg.mock_survey``, the split seed and the survey pixel scale (checked)."""
+    from dhs.mock_survey.plan import MockParams, check_params
+
+    m = cfg.mock_survey
+    p = MockParams(
+        seed=int(m.seed), n_bricks=int(m.n_bricks), brick_size_pix=int(m.brick_size_pix),
+        galaxies_per_brick=int(m.galaxies_per_brick), stars_per_brick=int(m.stars_per_brick),
+        n_regions=int(m.n_regions),
+        psf_fwhm_r_range=tuple(float(x) for x in m.psf_fwhm_r_range),  # type: ignore[arg-type]
+        depth_r_levels=tuple(float(x) for x in m.depth_r_levels),
+        split_seed=int(cfg.seeds.split_seed),
+        pixscale=float(cfg.survey.pixscale_arcsec),
+    )
+    check_params(p)
+    return p
+
+
+def grid(cfg: Any) -> Grid:
+    """The injection grid of ``cfg.grid`` (name plus the five axes)."""
+    from dhs.manifest.grids import AXES, build_grid
+
+    return build_grid(str(cfg.grid.name), {a: tuple(float(v) for v in cfg.grid[a]) for a in AXES})
+
+
+def manifest_inputs(cfg: Any) -> ManifestInputs:
+    """Stage 4a's input tables and filters (``cfg.manifest``)."""
+    from dhs.manifest.candidates import ManifestInputs
+
+    m = cfg.manifest
+    ids = m.get("selection_set_ids")
+    return ManifestInputs(parent=str(m.parent), bricks_with_region=str(m.bricks_with_region),
+                          region_selections=str(m.region_selections),
+                          require_lrg_flag=str(m.require_lrg_flag),
+                          selection_set_ids=None if ids is None else tuple(str(i) for i in ids))
 
 
 def psf_settings(cfg: Any) -> PsfSettings:
@@ -80,8 +141,6 @@ def source_settings(cfg: Any) -> SourceSettings:
 
 def inject_settings(cfg: Any) -> InjectSettings:
     """Everything a 4c worker needs (PSF, source, pixel scale, rendering, survey access, output)."""
-    from dhs import layout
-
     return InjectSettings(
         psf=psf_settings(cfg), source=source_settings(cfg),
         pixscale_arcsec=float(cfg.survey.pixscale_arcsec),
@@ -95,6 +154,21 @@ def inject_settings(cfg: Any) -> InjectSettings:
                               compression=str(cfg.output.compression),
                               metrics_only=bool(cfg.inject.metrics_only)),
         skip_existing=skip_existing(cfg))
+
+
+def manifest_checks(cfg: Any) -> ManifestChecks:
+    """stage=validate validate.target=4a: the manifests of the tier (or of ``experiment_id``)."""
+    from omegaconf import OmegaConf
+
+    from dhs.manifest.checks import ManifestChecks
+
+    return ManifestChecks(record_uri=layout.stage4a_record(cfg),
+                          manifests=tuple((e, layout.manifest_dir(cfg, e.experiment_id))
+                                          for e in layout.experiments(cfg)),
+                          tier=str(cfg.tier.name),
+                          tier_settings=OmegaConf.to_container(cfg.tier, resolve=True),
+                          split_seed=int(cfg.seeds.split_seed), seed_base=int(cfg.seeds.seed_base),
+                          whole_tier=not cfg.get("experiment_id"))
 
 
 def emr_settings(cfg: Any, check: bool = True) -> EmrSettings:

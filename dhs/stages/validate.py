@@ -14,8 +14,8 @@ import json
 import time
 from typing import Any
 
-from dhs import layout
-from dhs.stages.inject import experiments_with_metrics
+from dhs.stages import layout
+from dhs.stages import settings as stage_settings
 from dhs.errors import ConfigError, DhsError
 from dhs.io import datasets as dsets
 from dhs.io import storage
@@ -76,7 +76,7 @@ def validate_4a(cfg: Any, ctx: Any) -> dict:
     """Checks of the task manifests: a table, ``report.json`` per run, an error if any fails."""
     from dhs.manifest.checks import validate_manifest
 
-    checks = validate_manifest(cfg, ctx)
+    checks = validate_manifest(stage_settings.manifest_checks(cfg))
     rows = [{"check": name, "result": "pass" if c["ok"] else "FAIL", "detail": c["detail"]}
             for name, c in checks.items()]
     ctx.print(summary_table("validate 4a: task manifests", rows, columns=["check", "result", "detail"]))
@@ -98,7 +98,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         raise ConfigError(f"validate.target={target!r}: stage validate knows targets {', '.join(TARGETS)}; "
                           f"write e.g. `dhs stage=validate validate.target=4c`")
     t0 = time.time()
-    present, skipped = experiments_with_metrics(cfg, "validate")
+    present, skipped = layout.experiments_with_metrics(cfg, "validate")
     reports = [validate_experiment(cfg, ctx, e) for e in present]
     rows = [{"experiment": r["experiment"], "rows": r["rows"], "passed": r["passed"],
              "failed checks": ", ".join(r["failed"]) or "-", "report": r["report"]} for r in reports]

@@ -11,7 +11,7 @@ import pytest
 from astropy.stats import binom_conf_interval
 
 from dhs.completeness import surfaces as comp
-from dhs import layout
+from dhs.stages import layout
 from dhs.io.datasets import read_dataset
 from dhs.schema import surface_columns
 from dhs.stages import completeness as stage

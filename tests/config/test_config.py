@@ -10,6 +10,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from dhs import stages
 from dhs.config import schema as dhs_config
 from dhs.config.groups import GROUPS
 
@@ -31,7 +32,7 @@ def test_every_group_has_its_documented_options():
 @pytest.mark.parametrize("group,option", OPTIONS)
 def test_option_composes_and_checks(compose, group, option):
     cfg = compose([f"{group}={option}"])
-    assert cfg[group].name == option
+    assert cfg[group].name == (stages.ALIASES.get(option, option) if group == "stage" else option)
     dhs_config.check(cfg)
 
 

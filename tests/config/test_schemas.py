@@ -101,7 +101,7 @@ def test_a_new_grid_yaml_composes_with_no_python_edit(compose, tmp_path):
     cfg = compose([search, "grid=grid_tiny"])
     dhs_config.check(cfg)
     assert cfg.grid.name == "grid_tiny" and list(cfg.grid.theta_e) == [0.7]
-    from dhs import layout
+    from dhs.stages import layout
 
     assert all(e.endswith("_gridgrid_tiny") for e in layout.experiment_ids(cfg))
     (tmp_path / "grid" / "grid_typo.yaml").write_text(

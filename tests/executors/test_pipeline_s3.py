@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.context import make_context
 from dhs.io import datasets as dio
 from dhs.io import storage

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import dhs.config.schema  # noqa: F401  (registers the config schemas)
-from dhs import layout
+from dhs.stages import layout
 from dhs.context import make_context
 from dhs.fetch import blacklist
 from dhs.stages import cache as stage
@@ -92,7 +92,7 @@ def test_faults_blacklist_and_rerun_transfers_nothing(tmp_path, survey):
         assert not _hidden_files(layout.cache_root(cfg))
         assert not os.path.exists(os.path.join(layout.cache_root(cfg), MISSING_ALL, "_SUCCESS"))
         assert not os.path.exists(os.path.join(layout.cache_root(cfg), MISSING_ONE, "_SUCCESS"))
-        assert blacklist.load_blacklist(cfg) == {MISSING_ALL, MISSING_ONE}
+        assert blacklist.bricks(layout.blacklist_path(cfg)) == {MISSING_ALL, MISSING_ONE}
         rows = list(csv.DictReader(open(layout.blacklist_path(cfg))))
         assert {r["file"] for r in rows if r["brick"] == MISSING_ONE} == \
             {f"legacysurvey-{MISSING_ONE}-maskbits.fits.fz"}
@@ -112,7 +112,7 @@ def test_faults_blacklist_and_rerun_transfers_nothing(tmp_path, survey):
                 and any(b in r[1] for b in GOOD)]
         assert len(gets) == len(GOOD) * N_FILES  # everything fetched again, once
         assert forced["bricks_fetched"] == len(GOOD) and forced["bricks_blacklisted"] == 2
-        assert blacklist.load_blacklist(cfg) == {MISSING_ALL, MISSING_ONE}
+        assert blacklist.bricks(layout.blacklist_path(cfg)) == {MISSING_ALL, MISSING_ONE}
 
 
 def _overrides(cfg):
@@ -136,7 +136,7 @@ def test_wrong_file_fails_without_retry_and_run_goes_on(tmp_path):
         assert len(bad) == 1  # not retried
         root = layout.cache_root(cfg)
         assert os.listdir(os.path.join(root, "0301p030")) == []
-        assert blacklist.load_blacklist(cfg) == set()
+        assert blacklist.bricks(layout.blacklist_path(cfg)) == set()
 
 
 def test_kind_added_later_fetches_only_new_files(tmp_path, survey):
@@ -206,7 +206,7 @@ def test_cache_mode_none_probes_and_blacklists(tmp_path, survey):
         cfg = _cfg(tmp_path, srv.url, "cache.mode=none")
         out = stage.run(cfg, make_context())
         assert out["bricks_blacklisted"] == 1  # only the first file of each brick is asked
-        assert blacklist.load_blacklist(cfg) == {MISSING_ALL}
+        assert blacklist.bricks(layout.blacklist_path(cfg)) == {MISSING_ALL}
         assert all(r[0] == "HEAD" for r in srv.requests())
         assert sorted(os.listdir(layout.cache_root(cfg))) == ["_blacklist.csv", "_dhs_record.json"]
 
@@ -214,15 +214,16 @@ def test_cache_mode_none_probes_and_blacklists(tmp_path, survey):
 def test_blacklist_file_with_bad_header_names_the_file(tmp_path):
     cfg = compose_config(["stage=4b", f"paths.data_root={tmp_path}"])
     path = layout.blacklist_path(cfg)
-    assert blacklist.load_blacklist(cfg) == set()
+    assert blacklist.bricks(layout.blacklist_path(cfg)) == set()
     os.makedirs(os.path.dirname(path))
     open(path, "w").write("brickname,why\n0001m002,x\n")
     with pytest.raises(ValueError, match="_blacklist.csv.*lacks column"):
-        blacklist.load_blacklist(cfg)
+        blacklist.bricks(layout.blacklist_path(cfg))
 
 
 def test_exception_midway_then_rerun_completes(tmp_path, survey):
-    from dhs.fetch.coadd_cache import fill_cache, settings_from_cfg
+    from dhs.fetch.coadd_cache import fill_cache
+    from dhs.stages.settings import cache_settings
 
     class Boom(RuntimeError):
         pass
@@ -236,7 +237,7 @@ def test_exception_midway_then_rerun_completes(tmp_path, survey):
 
     with http_server(survey, _missing_faults(p_slow=0.5, slow_s=0.05)) as srv:
         cfg = _cfg(tmp_path, srv.url, "cache.threads=2")
-        s = settings_from_cfg(cfg)
+        s = cache_settings(cfg)
         with pytest.raises(Boom):
             fill_cache(s, ALL, on_file=explode)
         root = layout.cache_root(cfg)

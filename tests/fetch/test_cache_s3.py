@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 
 import dhs.config.schema  # noqa: F401  (registers the config schemas)
-from dhs import layout
+from dhs.stages import layout
 from dhs.context import make_context
 from dhs.io import storage
 from dhs.fetch import blacklist
@@ -89,7 +89,7 @@ def test_s3_cache_target(tmp_path, s3, source):
     assert out["bricks_fetched"] == 2 and out["bricks_blacklisted"] == 1
     assert out["files_fetched"] == 2 * 4
     _assert_cached(root, coadd, cfg)
-    assert blacklist.load_blacklist(cfg) == {MISSING}
+    assert blacklist.bricks(layout.blacklist_path(cfg)) == {MISSING}
     assert storage.exists(storage.join(root, "_dhs_record.json"))
     assert not [f for f in storage.walk_files(root) if "/." in f]
     again = stage.run(cfg, make_context())
@@ -101,7 +101,7 @@ def test_s3_source_to_local_cache_and_sections(tmp_path, s3):
     srv, coadd = s3
     cfg = _cfg(tmp_path, srv, "s3://src/coadd", str(tmp_path / "cache"))
     out = stage.run(cfg, make_context())
-    assert out["bricks_fetched"] == 2 and blacklist.load_blacklist(cfg) == {MISSING}
+    assert out["bricks_fetched"] == 2 and blacklist.bricks(layout.blacklist_path(cfg)) == {MISSING}
     _assert_cached(str(tmp_path / "cache"), coadd, cfg)
 
     full = fits.getdata(os.path.join(coadd, coadd_relpath(GOOD[0], "image", "r")), 1)

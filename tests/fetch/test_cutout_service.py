@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pytest
 from astropy.io import fits
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.fetch import cutout_service as cs
 from dhs.io import datasets as dio
 from dhs.survey.files import coadd_relpath

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dhs import provenance, stages
+from dhs import provenance
 
 BIN = Path(sys.executable).parent
 
@@ -51,14 +51,6 @@ def test_plan_writes_a_run_record_with_resolved_values_and_redacted_secrets(tmp_
 def test_redact_nested_structures():
     red = provenance.redact({"a": {"my_token": "x", "ok": 1}, "b": [{"password": "p"}], "c": None})
     assert red == {"a": {"my_token": "***", "ok": 1}, "b": [{"password": "***"}], "c": None}
-
-
-def test_unavailable_stage_says_so_plainly(monkeypatch):
-    monkeypatch.setitem(stages.STAGE_MODULES, "4z", "dhs.stages.does_not_exist")
-    with pytest.raises(stages.StageNotAvailable, match="stage '4z' is not available in this version"):
-        stages.load("4z")
-    with pytest.raises(stages.StageNotAvailable, match="unknown stage 'nope'"):
-        stages.load("nope")
 
 
 def test_bad_value_fails_before_any_work_with_exit_2(tmp_path):

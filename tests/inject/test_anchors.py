@@ -129,7 +129,7 @@ def test_source_redshift_and_every_parameter_are_configuration(mini_base):
     recorded per row and in the dataset record with the whole resolved config."""
     import json
 
-    from dhs import layout
+    from dhs.stages import layout
     from dhs.io import datasets as dio
     from tests.helpers import run_stage
 
@@ -146,7 +146,7 @@ def test_source_redshift_and_every_parameter_are_configuration(mini_base):
 def test_core_mask_zeroes_the_arc_near_the_lens_and_is_recorded(mini_base):
     """Models learned a shortcut from injected light at the lens core: core_mask_radius zeroes the
     arc inside it (and paired/unpaired controls exist: tests/manifest)."""
-    from dhs import layout
+    from dhs.stages import layout
     from dhs.io import datasets as dio
     from dhs.inject.metrics import core_mask
     from tests.helpers import run_stage

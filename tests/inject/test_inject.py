@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from dhs import layout, schema
+from dhs import schema
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.cosmos.bank import load_bank
 from dhs.physics.photometry import mag_to_nmgy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.stages.inject import make_shards, with_bank_checksum

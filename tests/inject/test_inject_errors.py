@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 from astropy.io import fits
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.fetch.blacklist import write_rows
 from dhs.survey.files import coadd_relpath

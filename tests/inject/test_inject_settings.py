@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 from astropy.io import fits
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.errors import DhsError
 from dhs.io import datasets as dio
 from dhs.stages.settings import inject_settings

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.io import shards
 from tests.helpers import DEBUG_64, SMALL_SURVEY, compose_config, run_stage

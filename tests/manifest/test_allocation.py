@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from dhs.manifest.allocation import quotas, waterfill_level
-from dhs.manifest.grids import build_grid
+from dhs.stages.settings import grid as grid_of
 
 
 def test_grid_product_and_config_ids(compose):
-    grid = build_grid(compose(["grid=grid_medium"]).grid)
+    grid = grid_of(compose(["grid=grid_medium"]))
     assert len(grid) == 5 * 4 * 3 * 3 * 2
     assert grid.config_ids[0] == "grid_medium_0000_te0.25_dm0.5_rf0.05_e0.0_sh0.0"
     assert grid.config_ids[1] == "grid_medium_0001_te0.25_dm0.5_rf0.05_e0.0_sh0.03"

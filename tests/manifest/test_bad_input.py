@@ -50,7 +50,7 @@ def test_duplicates_are_dropped_with_a_count(run4a, tables, tmp_path):
     assert ("unique (brickname, objid)", pc.sum(p.column("is_v3_color_relaxed")).as_py()) in res["funnel"]
     # same manifest as without the duplicates
     cfg_c, _ = run4a(*SMALL, root=tmp_path / "c")
-    from dhs import layout
+    from dhs.stages import layout
     from dhs.io import datasets as dio
 
     exp = layout.experiment_ids(cfg_c)[0]
@@ -87,7 +87,7 @@ def test_bricks_without_psf_are_filtered_and_counted(run4a, tables, tmp_path):
     cfg, res = run4a(*SMALL, paths=paths)
     funnel = dict(res["funnel"])
     assert funnel["with psfsize_r, psfdepth_r (brick join) and rmag"] < funnel["in a selected selection set (galaxies)"]
-    from dhs import layout
+    from dhs.stages import layout
     from dhs.io import datasets as dio
 
     t = dio.read_dataset(layout.manifest_dir(cfg, layout.experiment_ids(cfg)[0]))
@@ -103,7 +103,7 @@ def test_unknown_selection_set_and_missing_file(run4a, tmp_path, inputs):
 
 def test_selected_sets_only(run4a):
     cfg, res = run4a(*SMALL, "manifest.selection_set_ids=[topk_density]")
-    from dhs import layout
+    from dhs.stages import layout
     from dhs.io import datasets as dio
 
     t = dio.read_dataset(layout.manifest_dir(cfg, layout.experiment_ids(cfg)[0]))

@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from dhs import layout, schema
-from dhs.manifest.grids import build_grid
+from dhs import schema
+from dhs.stages import layout
+from dhs.stages import settings as stage_settings
 from dhs.io import datasets as dio
 from dhs.manifest.candidates import SPLITS
 
@@ -78,7 +79,7 @@ def test_same_inputs_same_bytes_and_split_seed_changes_selection(run4a, tmp_path
 def test_every_nonempty_stratum_is_represented_and_configs_are_exact(run4a):
     cfg, res = run4a(*SMALL, "tier.replicates=1")
     t = _read(cfg)
-    grid = build_grid(cfg.grid)
+    grid = stage_settings.grid(cfg)
     rec = json.loads(Path(layout.stage4a_record(cfg)).read_text())
     for g in rec["tiers"]["debug"]["groups"]:
         sub = t.filter(pc.and_(pc.equal(t.column("selection_set_id"), g["selection_set_id"]),

@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.stages.validate import ValidationFailed

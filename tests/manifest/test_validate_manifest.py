@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dhs import layout
-from dhs.context import make_context
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.manifest.checks import validate_manifest
+from dhs.stages.settings import manifest_checks
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def _rewrite(path: Path, fn) -> None:
 
 
 def test_good_manifest_passes_every_check(built):
-    checks = validate_manifest(built, make_context())
+    checks = validate_manifest(manifest_checks(built))
     assert {"seeds_recorded", "complete", "schema", "experiment_id_pattern", "task_id_unique",
             "control_fraction", "replicates", "frozen_columns", "draw_ranges", "draws_recomputed",
             "stamp_sizes", "bandsets"} <= set(checks)
@@ -55,7 +55,7 @@ def _col(t: pa.Table, name: str, values) -> pa.Table:
 ])
 def test_broken_manifest_fails_the_named_check(built, check, breaker):
     _rewrite(_first_file(built), breaker)
-    checks = validate_manifest(built, make_context())
+    checks = validate_manifest(manifest_checks(built))
     assert not checks[check]["ok"], checks[check]
     assert layout.experiment_ids(built)[0] in checks[check]["detail"]
 
@@ -66,7 +66,7 @@ def test_missing_seeds_and_incomplete_manifest(built):
     del rec["seeds"]
     rec_path.write_text(json.dumps(rec))
     (Path(layout.manifest_dir(built, layout.experiment_ids(built)[1])) / "_SUCCESS").unlink()
-    checks = validate_manifest(built, make_context())
+    checks = validate_manifest(manifest_checks(built))
     assert not checks["seeds_recorded"]["ok"]
     assert not checks["complete"]["ok"] and "no _SUCCESS" in checks["complete"]["detail"]
     assert not checks["stamp_sizes"]["ok"]  # the 96-pixel experiment was not read

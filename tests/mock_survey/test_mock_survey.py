@@ -13,9 +13,10 @@ from scipy.optimize import least_squares
 import dhs.config.schema  # noqa: F401  (registers the structured configs)
 from dhs import schema
 from dhs.context import make_context
+from dhs.stages.settings import mock_params
 from dhs.survey import astropy_reader, brickfile, bricks, files, fits_checks, windows
 from dhs.survey import maskbits as mb
-from dhs.mock_survey.plan import (MOCK_BANDS, PRIMARY_BORDER_PIX, params_from_cfg, plan_survey,
+from dhs.mock_survey.plan import (MOCK_BANDS, PRIMARY_BORDER_PIX, plan_survey,
                              psf_sum_sq)
 from dhs.survey.wcs import brick_wcs, nearest_pixel
 
@@ -39,7 +40,7 @@ def survey(tmp_path_factory):
     from dhs.stages import mock_survey
 
     summary = mock_survey.run(cfg, make_context(root / "run"))
-    plans = plan_survey(params_from_cfg(cfg))
+    plans = plan_survey(mock_params(cfg))
     return {"root": root, "cfg": cfg, "summary": summary, "plans": plans,
             "coadd": str(root / "mock_survey" / "coadd"), "tables": root / "mock_survey" / "tables"}
 
@@ -222,7 +223,7 @@ def test_tables_of_the_default_survey() -> None:
     cfg = _compose(Path("/nonexistent"), [f"mock_survey.{k}={v}" for k, v in
                                           (("n_bricks", 12), ("n_regions", 6), ("brick_size_pix", 400),
                                            ("galaxies_per_brick", 40), ("depth_r_levels", "[23.6,24.2]"))])
-    p = params_from_cfg(cfg)
+    p = mock_params(cfg)
     plans = plan_survey(p)
     splits = region_splits(p)
     parent = mock_tables.parent_catalog(plans, splits)

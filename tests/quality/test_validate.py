@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.stages import validate
 from tests import synth4c as synth
 from tests.synth4c import write_experiment
