@@ -272,3 +272,41 @@ def begin(dirs: list[str], fps: dict[str, Fingerprint]) -> dict[str, list[str]]:
         invalidate(d)
         removed[d] = prune(d, fps)
     return removed
+
+
+def staging_dir(dataset: str) -> str:
+    """Where a ``force=true`` run builds the replacement of ``dataset`` (a hidden sibling)."""
+    return storage.join(storage.dirname(dataset), f".{storage.basename(dataset)}.staging")
+
+
+def _replaced_dir(dataset: str) -> str:
+    return storage.join(storage.dirname(dataset), f".{storage.basename(dataset)}.replaced")
+
+
+def recover(dataset: str) -> None:
+    """Undo what a killed run left (call with the dataset's lock held): temporary files in the
+    dataset, an unfinished replacement, and a replaced copy (put back when the swap stopped
+    between its two renames)."""
+    for uri in storage.walk_files(dataset):
+        if storage.basename(uri).startswith(".tmp-"):
+            storage.remove(uri)
+    old, staging = _replaced_dir(dataset), staging_dir(dataset)
+    if storage.exists(old):
+        if storage.exists(dataset):
+            storage.remove(old)
+        else:
+            storage.rename_dir(old, dataset)
+    if storage.exists(staging):
+        storage.remove(staging)
+
+
+def swap_in(staging: str, dataset: str) -> None:
+    """Replace ``dataset`` by the committed ``staging`` folder: old aside, new in, old removed."""
+    old = _replaced_dir(dataset)
+    if storage.exists(old):
+        storage.remove(old)
+    if storage.exists(dataset):
+        storage.rename_dir(dataset, old)
+    storage.rename_dir(staging, dataset)
+    if storage.exists(old):
+        storage.remove(old)

@@ -172,6 +172,17 @@ def rename(src: str, dst: str) -> None:
     f.move(ps, pd)
 
 
+def rename_dir(src: str, dst: str) -> None:
+    """Move the folder ``src`` to ``dst`` (one rename locally; object by object on S3)."""
+    if not is_s3(normalize(src)):
+        rename(src, dst)
+        return
+    base = normalize(src).rstrip("/")
+    for f in walk_files(base):
+        rename(f, normalize(dst).rstrip("/") + f[len(base):])
+    remove(src)
+
+
 def tmp_name(uri: str) -> str:
     """A hidden temporary sibling of ``uri`` (ignored by dataset readers: leading '.')."""
     return join(dirname(uri), f".tmp-{uuid.uuid4().hex[:12]}-{basename(uri)}")

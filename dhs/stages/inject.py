@@ -18,10 +18,11 @@ import pyarrow.compute as pc
 from dhs.console import summary_table
 from dhs.errors import MissingInputError
 from dhs.executors import run_shards
+from dhs.inject.preflight import check_inputs
 from dhs.inject.settings import InjectSettings, shard_fingerprint
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
-from dhs.io import shards
+from dhs.io import locks, shards
 from dhs.io import storage
 from dhs.manifest.shards import brick_shards
 from dhs.stages import layout
@@ -62,20 +63,31 @@ def settings_record(cfg: Any) -> dict:
 
 
 def run_experiment(cfg: Any, ctx: Any, exp: str, s: InjectSettings) -> dict:
+    """Inject one experiment under the locks of its datasets (see ``_write``)."""
     mdir = layout.manifest_dir(cfg, exp)
     if not dio.is_complete(mdir):
         raise MissingInputError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
                                 f"run `dhs stage=4a tier={cfg.tier.name}` first")
     manifest = dio.read_dataset(mdir)
     sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
-    plan_shards = [{**sh, "stamps_dir": sdir, "metrics_dir": metrics,
-                    "fingerprint": shard_fingerprint(sh["rows"], s)}
+    final = [metrics] if s.output.metrics_only else [sdir, metrics]
+    with locks.hold(final):
+        for d in final:
+            shards.recover(d)
+        if cfg.force:  # every input checked before anything is replaced
+            check_inputs(s, manifest)
+        return _write(cfg, ctx, exp, s, manifest, {"stamps": sdir, "metrics": metrics}, final)
+
+
+def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, manifest: pa.Table, out: dict,
+           final: list[str]) -> dict:
+    """Run the shards that are not current. With ``force`` everything is built in a staging
+    folder and swapped in once committed (the old dataset stays whole until then)."""
+    target = {d: shards.staging_dir(d) if cfg.force else d for d in final}
+    plan_shards = [{**sh, "stamps_dir": target.get(out["stamps"], out["stamps"]),
+                    "metrics_dir": target[out["metrics"]], "fingerprint": shard_fingerprint(sh["rows"], s)}
                    for sh in make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))]
-    if cfg.force:  # redo everything: also drops files of an earlier compaction (4p5)
-        for d in (sdir, metrics):
-            if storage.exists(d):
-                storage.remove(d)
-    dirs = [metrics] if s.output.metrics_only else [sdir, metrics]
+    dirs = [target[d] for d in final]
     fps = {sh["shard_id"]: sh["fingerprint"] for sh in plan_shards}
     plan = shards.plan(dirs, fps, s.skip_existing)
     if plan.stale:
@@ -91,18 +103,22 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, s: InjectSettings) -> dict:
     done = [r for r in results if not r["skipped"]]
     n_new = sum(r["rows"] for r in done)
     record = s.record((int(manifest.column("stamp_size")[0].as_py()),) if manifest.num_rows else ())
-    inputs = {"manifest": mdir, **input_paths(s)}
+    inputs = {"manifest": layout.manifest_dir(cfg, exp), **input_paths(s)}
     counts: dict = {}
-    for d in reversed(dirs):  # metrics first: its counts are the stage's
-        summary = shards.finalize(d, fps, {"experiment_id": exp})
-        c = {"rows": summary["rows"], "manifest_rows": manifest.num_rows, "shards": len(plan_shards),
-             "shards_skipped": len(plan.kept), "shards_redone": len(plan.stale),
-             "shards_removed": len(removed.get(d, [])), "rows_injected_now": n_new,
-             "errors": summary["errors"], "bytes": summary["bytes"],
-             "bytes_written": sum(r["bytes"] for r in done), "complete": summary["complete"],
-             "wall_s": round(wall, 3), "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
-        counts = counts or c
-        ctx.record_dataset(d, cfg, inputs=inputs, counts=c,
+    for d in final:  # stamps before metrics: a shard is done when its metrics marker exists
+        summary = shards.finalize(target[d], fps, {"experiment_id": exp})
+        if target[d] != d:
+            if not summary["complete"]:  # the old dataset stays as it was
+                continue
+            shards.swap_in(target[d], d)
+        counts = {"rows": summary["rows"], "manifest_rows": manifest.num_rows, "shards": len(plan_shards),
+                  "shards_skipped": len(plan.kept), "shards_redone": len(plan.stale),
+                  "shards_removed": len(removed.get(target[d], [])), "rows_injected_now": n_new,
+                  "errors": summary["errors"], "bytes": summary["bytes"],
+                  "bytes_written": sum(r["bytes"] for r in done), "complete": summary["complete"],
+                  "wall_s": round(wall, 3),
+                  "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
+        ctx.record_dataset(d, cfg, inputs=inputs, counts=counts,
                            extra={"inject_settings": record, "shard_settings": summary["settings"],
                                   "schema_versions": summary["schema"]})
     return counts
