@@ -4,6 +4,7 @@ fixtures of the tests that read them (4d, 4p5, validate, stamps)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from dhs.stages import layout
 from dhs.context import make_context
 from dhs.io.datasets import mark_success, write_shard
+from dhs.io.shards import Fingerprint, rows_digest
 from dhs.schema import MANIFEST, arrow_schema, metrics_columns, stamp_columns
 from tests.helpers import compose_config
 
@@ -104,13 +106,35 @@ def metrics_table(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, schema=pa.schema(present), preserve_index=False)
 
 
-def write_dataset(table: pa.Table, uri: str, n_shards: int = 3) -> str:
-    """Write ``table`` as ``n_shards`` shards (contiguous row blocks), then _SUCCESS."""
+#: The settings every synthetic shard records in its fingerprint (and the record repeats).
+SETTINGS = {"synthetic": True, "psf": {"model": "moffat", "beta": 3.5}}
+
+
+def write_dataset(table: pa.Table, uri: str, n_shards: int = 3, keys: Any = None) -> str:
+    """Write ``table`` as ``n_shards`` shards (contiguous row blocks), then _SUCCESS. With
+    ``keys`` (a table of the same rows) each shard's fingerprint is that of its ``keys`` rows,
+    as 4c does with the manifest rows, and the record names the settings."""
     edges = np.linspace(0, table.num_rows, n_shards + 1).astype(int)
     for i in range(n_shards):
-        write_shard(table.slice(edges[i], edges[i + 1] - edges[i]), uri, f"{i:05d}")
+        part = table.slice(edges[i], edges[i + 1] - edges[i])
+        fp = None
+        if keys is not None:
+            fp = Fingerprint(rows_digest(keys.slice(edges[i], edges[i + 1] - edges[i])), SETTINGS, "synthetic")
+        write_shard(part, uri, f"{i:05d}", fingerprint=fp)
     mark_success(uri, {"rows": table.num_rows})
+    if keys is not None:
+        (Path(uri) / "_dhs_record.json").write_text(json.dumps({"shard_settings": SETTINGS}))
     return uri
+
+
+def write_manifest(cfg: Any, df: pd.DataFrame) -> pa.Table:
+    """The manifest of the synthetic rows (their manifest columns), as 4a writes it."""
+    names = [c.name for c in MANIFEST if c.name in df.columns]
+    table = pa.Table.from_pandas(df[names], preserve_index=False)
+    uri = layout.manifest_dir(cfg, EXP)
+    write_shard(table, uri, "00000")
+    mark_success(uri, {"rows": table.num_rows})
+    return table
 
 
 def stamps_table(df: pd.DataFrame, size: int = 16, bands: int = 3, seed: int = 5) -> pa.Table:
@@ -157,10 +181,11 @@ def write_experiment(data_root, frame: pd.DataFrame, stage: str = "4d", extra: l
                      stamps: Any = None) -> Experiment:
     bank = str(make_bank(data_root / "bank.h5"))
     cfg = experiment_cfg(data_root, bank, stage, extra)
+    keys = write_manifest(cfg, frame)
     metrics = layout.metrics_dir(cfg, EXP)
-    write_dataset(metrics_table(frame), metrics)
+    write_dataset(metrics_table(frame), metrics, keys=keys)
     sdir = layout.stamps_dir(cfg, EXP)
-    write_dataset(stamps if stamps is not None else stamps_table(frame), sdir, n_shards=6)
+    write_dataset(stamps if stamps is not None else stamps_table(frame), sdir, keys=keys)
     return Experiment(cfg, frame, metrics, sdir, bank)
 
 

@@ -51,6 +51,7 @@ def recorded_source(metrics: str) -> str | None:
 
 def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
     from dhs.quality import report as quality
+    from dhs.quality.integrity import check_dataset
 
     metrics = layout.metrics_dir(cfg, exp)
     out = layout.validate_dir(cfg, "4c", exp)
@@ -60,6 +61,10 @@ def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
     report = quality.build_report(df, experiment=exp, expected_mode=expected, bank_uri=str(bank),
                                   stamps_uri=layout.stamps_dir(cfg, exp), bands=list(cfg.bands),
                                   metrics_only=bool(cfg.inject.metrics_only))
+    report["checks"] += check_dataset(metrics, layout.stamps_dir(cfg, exp), layout.manifest_dir(cfg, exp),
+                                      bool(cfg.inject.metrics_only))
+    report["failed"] = [c["name"] for c in report["checks"] if c["ok"] is False]
+    report["passed"] = not report["failed"]
     report["plots"] = quality.report_plots(df, out, exp)
     report["inputs"] = {"metrics": metrics, "stamps": layout.stamps_dir(cfg, exp)}
     uri = storage.join(out, "report.json")

@@ -54,6 +54,7 @@ def test_rebuilt_manifest_then_4c_matches_the_manifest(own_root):
     names = set(shards.committed(layout.metrics_dir(cfg, exp)))
     files = {f.rsplit("part-", 1)[1].split(".")[0] for f in dio.data_files(layout.metrics_dir(cfg, exp))}
     assert files == names and len(names) == summary["shards"]
+    assert run_stage(["stage=validate", *own_root, "inject.run_name=rebuilt"])["passed"]
     run_stage(["stage=4a", *own_root, "force=true"])  # the module's manifest back for the next test
 
 
