@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from tests.helpers import compose_config, run_stage
 from tests.killed import digest, kill_after
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.io import locks, storage
 from dhs.io.locks import DatasetLockedError
