@@ -28,7 +28,6 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.special import ndtri
 
 U64 = np.uint64
 _GOLDEN = U64(0x9E3779B97F4A7C15)
@@ -151,6 +150,8 @@ def uniform(key: np.ndarray, salt: str, seed: int) -> np.ndarray:
 def normal(key: np.ndarray, salt: str, seed: int) -> np.ndarray:
     """Standard-normal draws (inverse CDF of a hashed uniform in (0, 1))."""
     h = mix(np.asarray(key, dtype=U64) ^ salt_key(salt, seed))
+    from scipy.special import ndtri  # scipy.special takes a quarter second to import
+
     return ndtri(((h >> U64(11)).astype(np.float64) + 0.5) * _INV53)
 
 

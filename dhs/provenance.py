@@ -8,6 +8,7 @@ inputs (paths with sizes or checksums) and row counts. ``dhs-diff A B`` compares
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -54,7 +55,8 @@ def resolved_config(cfg: Mapping) -> dict:
     return redact(plain(cfg))
 
 
-def package_versions() -> dict[str, Optional[str]]:
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, Optional[str]], ...]:
     from importlib import metadata
 
     out: dict[str, Optional[str]] = {"python": platform.python_version()}
@@ -63,11 +65,18 @@ def package_versions() -> dict[str, Optional[str]]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
-    return out
+    return tuple(out.items())
 
 
+def package_versions() -> dict[str, Optional[str]]:
+    """Versions of Python and of the packages a run depends on (read once per process)."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
 def git_revision() -> Optional[str]:
-    """The git revision of the dhs source tree, with '-dirty' if it has changes; None if unknown."""
+    """The git revision of the dhs source tree, with '-dirty' if it has changes; None if unknown
+    (asked once per process)."""
     here = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
