@@ -1,6 +1,7 @@
 """The package layout's rules, read from the source with ast (nothing is imported):
 
-- only ``dhs/stages``, ``dhs/cli.py`` and ``dhs/config`` import omegaconf, hydra or dhs.config;
+- only ``dhs/stages``, ``dhs/cli.py`` and ``dhs/config`` import omegaconf, hydra, dhs.config or
+  dhs.stages (physics, survey, io, fetch and the other packages take explicit arguments);
 - a stage module imports no other stage module; the stages share only the settings builders
   (``dhs/stages/settings.py``) and the config's paths (``dhs/stages/layout.py``), and
   ``dhs/stages/pipeline.py`` runs the others through the registry (``dhs.stages``);
@@ -20,7 +21,7 @@ from pathlib import Path
 DHS = Path(__file__).resolve().parent.parent / "dhs"
 MAX_LINES = 400
 CONFIG_READERS = ("dhs.stages", "dhs.cli", "dhs.config")
-CONFIG_MODULES = ("omegaconf", "hydra", "dhs.config")
+CONFIG_MODULES = ("omegaconf", "hydra", "dhs.config", "dhs.stages")
 SHARED_STAGE_MODULES = ("dhs.stages.settings", "dhs.stages.layout")
 RECORDERS = ("dhs.provenance", "dhs.context")
 

@@ -18,7 +18,8 @@ import json
 import os
 import tempfile
 import time
-from typing import Any, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -37,11 +38,33 @@ HLR_METHOD = ("circular half-light radius about the light centroid of the clean 
 BUILD_FILE = "_build.json"
 
 
-def input_root(settings: Mapping[str, Any]) -> tuple[str, str]:
+@dataclass(frozen=True)
+class BankSettings:
+    """stage=cosmos_bank. ``input``: folder of a GalSim RealGalaxyCatalog (None: the embedded 100
+    galaxies), ``catalog_name`` its catalog file (None: the one there); ``stamp_size`` (pixels)
+    and ``pixscale_arcsec`` of the templates; galaxies with half-light radius outside
+    [``hlr_min_arcsec``, ``hlr_max_arcsec``] are skipped; at most ``max_galaxies`` templates;
+    ``chunk`` galaxies per committed part; ``smooth_sigma_pix``, ``detect_nsigma`` and
+    ``min_template_snr`` drive the cleaning (dhs.cosmos.galaxy)."""
+
+    input: Optional[str]
+    catalog_name: Optional[str]
+    stamp_size: int
+    pixscale_arcsec: float
+    hlr_min_arcsec: float
+    hlr_max_arcsec: float
+    max_galaxies: Optional[int]
+    chunk: int
+    smooth_sigma_pix: float
+    detect_nsigma: float
+    min_template_snr: float
+
+
+def input_root(settings: BankSettings) -> tuple[str, str]:
     """(folder URI, label for records): the configured input or the embedded 100 galaxies."""
-    if settings.get("input") in (None, ""):
+    if settings.input in (None, ""):
         return embedded_root(), EMBEDDED
-    uri = storage.normalize(str(settings["input"]))
+    uri = storage.normalize(str(settings.input))
     return uri, uri
 
 
@@ -186,7 +209,7 @@ def _publish(local: str, bank_uri: str) -> None:
         os.replace(local, bank_uri)
 
 
-def build_bank(settings: Mapping[str, Any], bank_uri: str, *, console: Any = None,
+def build_bank(settings: BankSettings, bank_uri: str, *, console: Any = None,
                force: bool = False) -> dict:
     """Build (or finish) the bank at ``bank_uri``; returns the summary (counts, bytes, time).
 
@@ -195,9 +218,9 @@ def build_bank(settings: Mapping[str, Any], bank_uri: str, *, console: Any = Non
     from dhs.console import progress
 
     t0 = time.time()
-    s = dict(settings)
+    s = asdict(settings)
     check_settings(s)
-    root, label = input_root(s)
+    root, label = input_root(settings)
     cat = read_catalog(root, s.get("catalog_name"))
     check_pixel_scale(cat, float(s["pixscale_arcsec"]))
     record = _settings_record(s, label, cat)

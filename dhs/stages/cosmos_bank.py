@@ -13,20 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from dhs.cosmos import build as builder
 from dhs.io import storage
+from dhs.stages import settings as stage_settings
 from dhs.console import summary_table
 
 
-def _settings(cfg: Any) -> dict:
-    node = cfg.cosmos_bank
-    return OmegaConf.to_container(node, resolve=True) if not isinstance(node, dict) else dict(node)
-
-
 def datasets(cfg: Any) -> dict:
-    root, _ = builder.input_root(_settings(cfg))
+    root, _ = builder.input_root(stage_settings.bank_settings(cfg))
     return {"reads": [root], "writes": [str(cfg.paths.cosmos_bank)]}
 
 
@@ -50,7 +44,7 @@ def run(cfg: Any, ctx: Any) -> dict:
                   f"force=true rebuilds it)[/yellow]")
         return {"stage": "cosmos_bank", "bank": bank_uri, "skipped_existing": True,
                 **_stored_counts(bank_uri)}
-    summary = builder.build_bank(_settings(cfg), bank_uri, console=ctx.console,
+    summary = builder.build_bank(stage_settings.bank_settings(cfg), bank_uri, console=ctx.console,
                                  force=bool(cfg.force))
     rows = {
         "input": summary["input"],

@@ -19,6 +19,7 @@ from dhs.io.storage import StorageSettings
 from dhs.stages import layout
 
 if TYPE_CHECKING:  # the stage that needs one imports its package
+    from dhs.cosmos.build import BankSettings
     from dhs.fetch.coadd_cache import CacheSettings
     from dhs.fetch.cutout_service import CutoutSettings
     from dhs.manifest.candidates import ManifestInputs
@@ -100,6 +101,15 @@ def mock_params(cfg: Any) -> MockParams:
     )
     check_params(p)
     return p
+
+
+def bank_settings(cfg: Any) -> BankSettings:
+    """stage=cosmos_bank: ``cfg.cosmos_bank`` (values as configured; checked by the builder)."""
+    from omegaconf import OmegaConf
+
+    from dhs.cosmos.build import BankSettings
+
+    return BankSettings(**OmegaConf.to_container(cfg.cosmos_bank, resolve=True))
 
 
 def grid(cfg: Any) -> Grid:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from dhs.survey.astropy_reader import open_astropy
-from dhs.survey.fits_checks import check_header
+from dhs.survey.fits_checks import checked
 
 
 def open_brick_file(src: str | BinaryIO, *, brick: str | None = None, kind: str | None = None,
@@ -33,9 +33,4 @@ def open_brick_file(src: str | BinaryIO, *, brick: str | None = None, kind: str 
             if fast is not None:
                 return fast
     bf = open_astropy(src, label)
-    try:
-        check_header(bf, brick, kind)
-    except Exception:
-        bf.close()
-        raise
-    return bf
+    return checked(bf, brick, kind)

@@ -46,3 +46,13 @@ def check_header(bf: Any, brick: str | None, kind: str | None) -> None:
         missing = [n for n in ("WISEM1", "WISEM2") if n not in names]
         if missing:
             raise BrickFileError(f"{bf.label}: maskbits file lacks extension(s) {missing}")
+
+
+def checked(bf: Any, brick: str | None, kind: str | None) -> Any:
+    """``bf`` after ``check_header``; closed before the error when a check fails."""
+    try:
+        check_header(bf, brick, kind)
+    except Exception:
+        bf.close()
+        raise
+    return bf

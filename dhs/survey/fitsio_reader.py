@@ -26,7 +26,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from dhs.survey import tiles
-from dhs.survey.fits_checks import BITPIX_DTYPE, BrickFileError, check_header
+from dhs.survey.fits_checks import BITPIX_DTYPE, BrickFileError, checked
 
 #: Characters CFITSIO's extended file-name syntax gives a meaning to: such paths go to astropy.
 _CFITSIO_SPECIAL = set("[]()!|$@")
@@ -354,9 +354,4 @@ def open_fitsio(path: str, *, brick: str | None, kind: str | None, label: str,
     if bf.index < 0:
         bf.close()
         return None
-    try:
-        check_header(bf, brick, kind)
-    except Exception:
-        bf.close()
-        raise
-    return bf
+    return checked(bf, brick, kind)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dhs.config.schema import CosmosBankConfig
+from dhs.cosmos.build import BankSettings
 from dhs.cosmos.catalog import embedded_root
 
 AEGIS = Path(__file__).resolve().parents[1] / "data" / "galsim_aegis"
@@ -17,9 +18,9 @@ CATALOG = "real_galaxy_catalog_26_extension_example.fits"
 IMAGES = "real_galaxy_images_extension.fits"
 
 
-def settings(**overrides) -> dict:
+def settings(**overrides) -> BankSettings:
     """The default cosmos_bank settings (the structured config's defaults) with overrides."""
-    return {**dataclasses.asdict(CosmosBankConfig()), **overrides}
+    return BankSettings(**{**dataclasses.asdict(CosmosBankConfig()), **overrides})
 
 
 @pytest.fixture(scope="session")
