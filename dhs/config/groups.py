@@ -181,19 +181,24 @@ def _open_dict() -> Any:
 @dataclass
 class SparkCluster(ClusterBase):
     """cluster=spark_local: PySpark at ``spark_master`` (local[*], a spark:// URL or yarn);
-    ``spark_conf``: Spark properties, e.g. ``cluster.spark_conf={spark.executor.memory:4g}``."""
+    ``spark_conf``: Spark properties, e.g. ``cluster.spark_conf={spark.executor.memory:4g}``;
+    ``python``: the workers' interpreter on the nodes (null: $PYSPARK_PYTHON, else this one)."""
 
     name: str = "spark_local"
     spark_master: str = "local[*]"
     spark_conf: Any = field(default_factory=_open_dict)
+    python: Optional[str] = None
 
 
 @dataclass
 class EmrCluster(ClusterBase):
-    """cluster=emr: submit the run as EMR steps (``emr.*``); ``dry_run`` prints them only."""
+    """cluster=emr: submit the run as EMR steps (``emr.*``); ``dry_run`` prints them only;
+    ``spark_conf``: Spark properties for spark-submit, over the memory settings sized from the
+    workload (e.g. ``cluster.spark_conf={spark.executor.cores:2}``)."""
 
     name: str = "emr"
     dry_run: bool = False
+    spark_conf: Any = field(default_factory=_open_dict)
     emr: EmrConfig = field(default_factory=EmrConfig)
 
 

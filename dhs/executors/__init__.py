@@ -12,26 +12,36 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from dhs.errors import DhsError
 from dhs.io.storage import StorageSettings
 
 ShardFn = Callable[[Any, Any], dict]
 BACKENDS = ("local", "spark_local", "emr")
+#: Environment every Spark Python worker gets (``spark.executorEnv.*``) on every master, and
+#: every EMR node; a value set in the driver's environment is passed on instead of the default.
+WORKER_ENV: dict[str, str] = {
+    "NUMBA_CACHE_DIR": "/tmp/numba_cache",
+    "MPLCONFIGDIR": "/tmp/matplotlib",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
 
 
 @dataclass(frozen=True)
 class ExecutorSettings:
     """Where shards run: ``backend`` 'local' (joblib, ``n_jobs`` workers, -1 = all cores),
-    'spark_local' or 'emr' (PySpark with ``spark_master`` and extra ``spark_conf`` pairs);
-    ``storage`` configures every worker's object store."""
+    'spark_local' or 'emr' (PySpark with ``spark_master`` and extra ``spark_conf`` pairs,
+    Python workers running ``python``: None = see ``dhs.executors.spark.worker_python``);
+    ``storage`` configures every worker's object store (with credentials for remote workers)."""
 
     backend: str = "local"
     n_jobs: int = -1
     spark_master: str = "local[*]"
     spark_conf: tuple[tuple[str, str], ...] = ()
     storage: StorageSettings = field(default_factory=StorageSettings)
+    python: Optional[str] = None
 
 
 class ShardError(RuntimeError):

@@ -15,7 +15,7 @@ import uuid
 from typing import Any, Iterator, Sequence
 
 from dhs.console import progress
-from dhs.executors import ExecutorSettings, ShardError, unwrap
+from dhs.executors import WORKER_ENV, ExecutorSettings, ShardError, unwrap
 from dhs.io.storage import StorageSettings
 
 #: Settings for local mode (``local[...]``): no UI, few shuffle partitions, loopback only.
@@ -41,34 +41,53 @@ def is_local_master(master: str) -> bool:
     return str(master).startswith("local")
 
 
-def prepare_environment(master: str) -> None:
-    """Point Spark's Python workers at this interpreter (and loopback for local mode).
+def worker_python(executor: ExecutorSettings) -> str:
+    """The interpreter of the Python workers: ``cluster.python``, else ``spark.pyspark.python``
+    of ``cluster.spark_conf``, else $PYSPARK_PYTHON, else this interpreter (a local master, or
+    a cluster whose nodes share this environment's path)."""
+    conf = dict(executor.spark_conf)
+    return str(executor.python or conf.get("spark.pyspark.python")
+               or os.environ.get("PYSPARK_PYTHON") or sys.executable)
 
-    Must run before the JVM starts: the gateway copies the environment once.
-    """
+
+def prepare_environment(master: str, python: str | None = None) -> None:
+    """Point Spark's Python workers at ``python`` (this interpreter by default) and, for local
+    mode, loopback. Must run before the JVM starts: the gateway copies the environment once."""
     if is_local_master(master):
-        os.environ["PYSPARK_PYTHON"] = sys.executable
+        os.environ["PYSPARK_PYTHON"] = python or sys.executable
         os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    else:  # on a cluster the driver's interpreter path is the nodes' (installed by bootstrap)
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    else:
+        os.environ["PYSPARK_PYTHON"] = python or os.environ.get("PYSPARK_PYTHON") or sys.executable
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+def session_conf(executor: ExecutorSettings) -> dict[str, str]:
+    """Every Spark setting of the session: local-mode defaults, the workers' interpreter and
+    environment (numba cache and friends, on every master), then ``cluster.spark_conf``."""
+    master = str(executor.spark_master or "local[*]")
+    conf = dict(LOCAL_CONF) if is_local_master(master) else {}
+    python = worker_python(executor)
+    conf["spark.pyspark.python"] = python
+    conf["spark.executorEnv.PYSPARK_PYTHON"] = python
+    for key, default in WORKER_ENV.items():
+        conf[f"spark.executorEnv.{key}"] = os.environ.get(key) or default
+    conf.update({str(k): str(v) for k, v in executor.spark_conf})
+    return conf
+
+
 def get_session(executor: ExecutorSettings) -> Any:
-    """The process's SparkSession (created once with the executor's master and spark_conf)."""
+    """The process's SparkSession (created once with the executor's master and settings)."""
     from pyspark.sql import SparkSession
 
     master = str(executor.spark_master or "local[*]")
-    prepare_environment(master)
+    prepare_environment(master, executor.python)
     from pyspark import SparkContext
 
     if SparkContext._active_spark_context is not None:  # reuse: one session per process
         return SparkSession.builder.getOrCreate()
     builder = SparkSession.builder.appName("dhs").master(master)
-    conf = dict(LOCAL_CONF) if is_local_master(master) else {}
-    conf.update({str(k): str(v) for k, v in executor.spark_conf})
-    for key, value in conf.items():
+    for key, value in session_conf(executor).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

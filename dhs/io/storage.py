@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from pyarrow import fs as pafs
 
+from dhs.errors import DhsError
 from dhs.uris import basename, dirname, is_http, is_s3, join, normalize  # noqa: F401  (part of this interface)
-
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,45 @@ class StorageSettings:
     region: Optional[str] = None
     access_key: Optional[str] = None
     secret_key: Optional[str] = field(default=None, repr=False)
+    session_token: Optional[str] = field(default=None, repr=False)
+    #: Refuse anonymous S3 access: a process without credentials raises StorageCredentialsError.
+    require_credentials: bool = False
+
+
+class StorageCredentialsError(DhsError):
+    """S3 is used where no AWS credentials can be found (the message names the host and fix)."""
+
+
+def for_executors(settings: StorageSettings, remote: bool) -> StorageSettings:
+    """The storage settings shipped to the executors of a cluster.
+
+    Executors on other hosts do not see this process's environment: with ``remote``, keys
+    missing from the config are taken from this process's AWS_ACCESS_KEY_ID /
+    AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; when there are none the executors must find their
+    own (instance role, their own environment or files) and refuse to go anonymous.
+    """
+    if not remote or settings.access_key:
+        return settings
+    env = os.environ
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return replace(settings, access_key=env["AWS_ACCESS_KEY_ID"],
+                       secret_key=env["AWS_SECRET_ACCESS_KEY"],
+                       session_token=env.get("AWS_SESSION_TOKEN") or settings.session_token)
+    return replace(settings, require_credentials=True)
+
+
+def _check_credentials() -> None:
+    """Raise unless the default AWS chain (environment, files, instance role) finds credentials."""
+    import socket
+
+    import botocore.session
+
+    if botocore.session.get_session().get_credentials() is None:
+        raise StorageCredentialsError(
+            f"no AWS credentials on {socket.gethostname()}: S3 would be used anonymously. Set "
+            "storage.aws_access_key_id and storage.aws_secret_access_key (or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY where dhs is started), or give the cluster's nodes an "
+            "instance role.")
 
 
 _SETTINGS = StorageSettings()
@@ -78,6 +117,10 @@ def _s3fs() -> pafs.FileSystem:
         if s.access_key:
             kwargs["access_key"] = s.access_key
             kwargs["secret_key"] = s.secret_key
+            if s.session_token:
+                kwargs["session_token"] = s.session_token
+        elif s.require_credentials:
+            _check_credentials()
         _S3FS = pafs.S3FileSystem(**kwargs)
     return _S3FS
 

@@ -36,13 +36,19 @@ def storage_settings(cfg: Any) -> StorageSettings:
 
 
 def executor_settings(cfg: Any) -> ExecutorSettings:
-    """``cfg.cluster``: backend, joblib workers, Spark master and extra Spark settings."""
+    """``cfg.cluster``: backend, joblib workers, Spark master, extra Spark settings, the
+    workers' Python; storage settings with the credentials remote executors need."""
+    from dhs.io.storage import for_executors
+
     c = cfg.cluster
     conf = c.get("spark_conf") or {}
+    master = str(c.get("spark_master") or "local[*]")
+    remote = str(c.name) != "local" and not master.startswith("local")
     return ExecutorSettings(backend=str(c.name), n_jobs=int(c.get("n_jobs", -1)),
-                            spark_master=str(c.get("spark_master") or "local[*]"),
+                            spark_master=master,
                             spark_conf=tuple((str(k), str(v)) for k, v in conf.items()),
-                            storage=storage_settings(cfg))
+                            storage=for_executors(storage_settings(cfg), remote),
+                            python=c.get("python"))
 
 
 def fetch_settings(cfg: Any) -> FetchSettings:
@@ -183,7 +189,8 @@ def manifest_checks(cfg: Any) -> ManifestChecks:
 
 def emr_settings(cfg: Any, check: bool = True) -> EmrSettings:
     """``cfg.cluster.emr`` and what a submission needs besides (stage, data_root, dry_run,
-    credentials). With ``check`` an EMR submission fails here, before any work, when it cannot
+    credentials, ``cluster.spark_conf``, the source and COSMOS bank that size executor
+    memory). With ``check`` an EMR submission fails here, before any work, when it cannot
     succeed (no region, no s3:// staging or data root, bad deploy mode, no core nodes)."""
     emr = cfg.cluster.emr
     if check:
@@ -191,9 +198,12 @@ def emr_settings(cfg: Any, check: bool = True) -> EmrSettings:
     plain = {k: emr[k] for k in emr}
     for key in ("spark_submit_args", "bootstrap_commands"):
         plain[key] = tuple(str(a) for a in (emr.get(key) or ()))
+    conf = cfg.cluster.get("spark_conf") or {}
     return EmrSettings(**plain, dry_run=bool(cfg.cluster.get("dry_run", False)),
                        stage=str(cfg.stage.name), data_root=str(cfg.paths.data_root),
-                       storage=storage_settings(cfg))
+                       storage=storage_settings(cfg),
+                       spark_conf=tuple((str(k), str(v)) for k, v in conf.items()),
+                       source=str(cfg.source.name), bank_path=cfg.source.get("bank_path"))
 
 
 def _check_emr(emr: Any, data_root: str) -> None:

@@ -67,7 +67,7 @@ def test_bootstrap_script_is_valid_bash_and_installs_the_wheel(tmp_path):
     path = tmp_path / "bootstrap.sh"
     path.write_text(script)
     assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
-    assert 'pip install --quiet "$WORK/$(basename "$WHEEL_URI")"' in script
+    assert 'pip install --quiet -c "$WORK/constraints.txt" "$WORK/$(basename "$WHEEL_URI")"' in script
     assert "export NUMBA_CACHE_DIR=/tmp/numba_cache" in script and "echo extra-line" in script
 
 
@@ -115,13 +115,18 @@ def test_submit_creates_a_cluster_stages_files_and_reports_success(moto, compose
     staging = result["staging"]
     (action,) = client.list_bootstrap_actions(ClusterId=cid)["BootstrapActions"]
     assert action["ScriptPath"] == f"{staging}/bootstrap.sh"
-    assert action["Args"] == [f"{staging}/{wheel.name}"]
+    assert action["Args"] == [f"{staging}/{wheel.name}", f"{staging}/constraints.txt"]
     (listed,) = client.list_steps(ClusterId=cid)["Steps"]
     args = listed["Config"]["Args"]
     assert listed["Config"]["Jar"] == "command-runner.jar"
     assert args[0] == "spark-submit" and args[args.index("--deploy-mode") + 1] == "cluster"
     driver = args.index(f"{staging}/dhs_driver.py")
-    assert args[driver + 1:] == ["stage=4c", "bands=[g,r,z]", "source=cosmos",
+    run_id = staging.rsplit("/", 1)[-1]
+    assert args[driver + 1:driver + 3] == ["dhs_run/000", f"s3://{bucket}/data/runs/{run_id}/000/"]
+    assert step["run_record"] == args[driver + 2]
+    assert step["container_logs"] == f"s3://{bucket}/logs/{cid}/containers/"
+    assert step["container_logs"] in console.file.getvalue()
+    assert args[driver + 3:] == ["stage=4c", "bands=[g,r,z]", "source=cosmos",
                                  f"paths.data_root=s3a://{bucket}/data",
                                  f"storage.s3_endpoint_url={moto.endpoint_url}",
                                  f"storage.s3_region={moto.region}",

@@ -20,7 +20,8 @@ class EmrSettings:
     """One EMR submission (``cluster=emr``): the cluster to create (or ``cluster_id`` to reuse),
     where assets and logs go (``staging_uri``, ``log_uri``), how steps run and are waited for
     (``poll_seconds``, ``timeout_minutes``), plus the run's ``stage``, ``data_root``, ``dry_run``
-    and the ``storage`` credentials used for the EMR API too. Checked by the builder
+    and the ``storage`` credentials used for the EMR API too; ``spark_conf`` (``cluster.spark_conf``)
+    overrides the memory settings sized from ``source`` and the COSMOS ``bank_path``. Checked by the builder
     (``dhs.stages.settings.emr_settings``) before any work."""
 
     region: Optional[str] = None
@@ -49,9 +50,13 @@ class EmrSettings:
     stage: str = "run"
     data_root: str = ""
     storage: StorageSettings = field(default_factory=StorageSettings)
+    spark_conf: tuple[tuple[str, str], ...] = ()
+    source: str = "sersic"
+    bank_path: Optional[str] = None
 
 #: Override keys that only matter to the submitting side (dropped from step arguments).
 _SUBMIT_ONLY = re.compile(r"^(cluster|cluster\.emr(\..*)?|cluster\.dry_run|cluster\.name|"
+                          r"cluster\.spark_conf(\..*)?|hydra\.run\.dir|hydra\.sweep\.(dir|subdir)|"
                           r"cluster\.spark_master|hydra/launcher|hydra\.launcher(\..*)?)$")
 _SECRET = re.compile(r"(secret|token|password|passwd|credential|aws_access_key_id|private_key)",
                      re.I)
@@ -84,8 +89,12 @@ def quote_value(value: str) -> str:
     return value if re.fullmatch(r"[\w.:/-]+", value) else "'" + value.replace("'", "\\'") + "'"
 
 
-def spark_submit_args(emr: EmrSettings, driver_uri: str, overrides: Sequence[str]) -> list[str]:
-    """The full command of a step, one list element per argument."""
+def spark_submit_args(emr: EmrSettings, driver_uri: str, overrides: Sequence[str], *,
+                      conf: Optional[dict[str, str]] = None,
+                      driver_args: Sequence[str] = ()) -> list[str]:
+    """The full command of a step, one list element per argument: ``conf`` (the memory
+    settings and ``cluster.spark_conf``) as ``--conf`` pairs, then the driver file, its own
+    ``driver_args`` and the job's overrides."""
     python = str(emr.python or "python3")
     args = ["spark-submit", "--master", "yarn", "--deploy-mode", str(emr.deploy_mode or "cluster"),
             "--conf", f"spark.pyspark.python={python}",
@@ -95,8 +104,10 @@ def spark_submit_args(emr: EmrSettings, driver_uri: str, overrides: Sequence[str
     for key, value in NODE_ENV.items():
         args += ["--conf", f"spark.yarn.appMasterEnv.{key}={value}",
                  "--conf", f"spark.executorEnv.{key}={value}"]
+    for key, value in (conf if conf is not None else dict(emr.spark_conf)).items():
+        args += ["--conf", f"{key}={value}"]
     args += [str(a) for a in emr.spark_submit_args]
-    return args + [driver_uri] + list(overrides)
+    return args + [driver_uri] + [str(a) for a in driver_args] + list(overrides)
 
 
 def step_request(name: str, args: Sequence[str], action_on_failure: str = "CONTINUE") -> dict:
@@ -106,7 +117,7 @@ def step_request(name: str, args: Sequence[str], action_on_failure: str = "CONTI
 
 
 def job_flow_request(emr: EmrSettings, *, name: str, log_uri: str, bootstrap_uri: str, wheel_uri: str,
-                     steps: Sequence[dict], tags: dict[str, str]) -> dict:
+                     constraints_uri: str, steps: Sequence[dict], tags: dict[str, str]) -> dict:
     """The run_job_flow request: one cluster with Spark, the bootstrap action and the steps.
 
     The steps go in the same request, so an auto-terminating cluster never starts without them.
@@ -132,7 +143,7 @@ def job_flow_request(emr: EmrSettings, *, name: str, log_uri: str, bootstrap_uri
         "Applications": [{"Name": "Spark"}],
         "Instances": instances,
         "BootstrapActions": [{"Name": "dhs-install",
-                              "ScriptBootstrapAction": {"Path": bootstrap_uri, "Args": [wheel_uri]}}],
+                              "ScriptBootstrapAction": {"Path": bootstrap_uri, "Args": [wheel_uri, constraints_uri]}}],
         "Configurations": [{
             "Classification": "spark-env",
             "Configurations": [{"Classification": "export",
@@ -151,3 +162,11 @@ def step_log_uri(log_uri: str, cluster_id: str, step_id: str) -> str:
     from dhs.io import storage
 
     return storage.join(storage.normalize(log_uri), cluster_id, "steps", step_id) + "/"
+
+
+def container_log_uri(log_uri: str, cluster_id: str) -> str:
+    """Where EMR copies the YARN container logs (the driver's too, in cluster deploy mode):
+    ``<log_uri>/<cluster>/containers/application_<id>/container_<id>/{stdout,stderr}.gz``."""
+    from dhs.io import storage
+
+    return storage.join(storage.normalize(log_uri), cluster_id, "containers") + "/"

@@ -1,9 +1,13 @@
 """Submission to AWS EMR (``cluster=emr``): stage assets on S3, create or reuse a cluster, add
 steps, wait with a live status table, report each step's state and where its logs are.
 
-Staged under ``{cluster.emr.staging_uri}/{run_id}/``: the dhs wheel, ``bootstrap.sh`` (installs
-the wheel on every node), ``dhs_driver.py`` (what spark-submit runs) and each job's resolved
-config (``config/<job>.json``, secrets redacted). ``cluster.dry_run=true`` prints the exact
+Staged under ``{cluster.emr.staging_uri}/{run_id}/``: the dhs wheel, ``constraints.txt`` (the
+pinned versions of its runtime dependencies, from this environment), ``bootstrap.sh`` (installs
+the wheel on every node with those pins), ``dhs_driver.py`` (what spark-submit runs) and each
+job's resolved config (``config/<job>.json``, secrets redacted). Executor memory settings are
+sized from the workload (``dhs.executors.emr.memory``) unless ``cluster.spark_conf`` sets them.
+Each job's run directory is copied to ``{paths.data_root}/runs/{run_id}/<job>/`` when it ends;
+the final report names it, the step logs and the YARN container logs. ``cluster.dry_run=true`` prints the exact
 requests as JSON and sends nothing. Everything comes from an ``EmrSettings`` (built and checked
 from the config by ``dhs.stages.settings.emr_settings``) and the jobs' plain resolved configs.
 """
@@ -23,6 +27,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from dhs.errors import DhsError
 from dhs.executors.emr import api as rq
+from dhs.executors.emr import memory
 from dhs.executors.emr.api import EmrSettings
 
 TERMINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
@@ -115,14 +120,19 @@ def plan(emr: EmrSettings, jobs: Sequence[Job], run_id: str) -> dict:
     staging = storage.join(storage.normalize(emr.staging_uri), run_id)
     log_uri = storage.normalize(emr.log_uri or storage.join(emr.staging_uri, "logs"))
     uris = {"wheel": storage.join(staging, wheel_name()),
+            "constraints": storage.join(staging, "constraints.txt"),
             "bootstrap": storage.join(staging, "bootstrap.sh"),
             "driver": storage.join(staging, "dhs_driver.py")}
-    steps, dropped, configs = [], [], {}
+    bank, bank_how = memory.bank_bytes(emr.source, emr.bank_path)
+    conf = memory.executor_memory_conf(bank, dict(emr.spark_conf))
+    steps, dropped, configs, run_records = [], [], {}, []
     for i, job in enumerate(jobs):
         overrides, left_out = rq.step_overrides(job.overrides)
         dropped += left_out
         configs[job.name] = storage.join(staging, "config", f"{i:03d}.json")
-        args = rq.spark_submit_args(emr, uris["driver"], overrides)
+        run_records.append(run_record_uri(emr, run_id, i))
+        args = rq.spark_submit_args(emr, uris["driver"], overrides, conf=conf,
+                                    driver_args=[f"dhs_run/{i:03d}", run_records[-1]])
         steps.append(rq.step_request(job.name, args, emr.action_on_failure or "CONTINUE"))
     requests: dict[str, Any] = {}
     if emr.cluster_id:
@@ -130,18 +140,32 @@ def plan(emr: EmrSettings, jobs: Sequence[Job], run_id: str) -> dict:
     else:
         requests["run_job_flow"] = rq.job_flow_request(
             emr, name=f"dhs {emr.stage} {run_id}", log_uri=log_uri, bootstrap_uri=uris["bootstrap"],
-            wheel_uri=uris["wheel"], steps=steps, tags={"dhs-run": run_id})
+            wheel_uri=uris["wheel"], constraints_uri=uris["constraints"], steps=steps,
+            tags={"dhs-run": run_id})
+    memory_plan = {"bank_bytes": bank, "bank": bank_how, "spark_conf": conf,
+                   "container_mb": memory.container_mb(conf)}
     return {"run_id": run_id, "staging": staging, "log_uri": log_uri, "uris": uris,
-            "configs": configs, "requests": requests, "dropped_overrides": sorted(set(dropped))}
+            "configs": configs, "run_records": run_records, "memory": memory_plan,
+            "requests": requests, "dropped_overrides": sorted(set(dropped))}
+
+
+def run_record_uri(emr: EmrSettings, run_id: str, index: int) -> str:
+    """Where job ``index``'s run directory is copied: next to the data, ``{data_root}/runs/``."""
+    from dhs.io import storage
+
+    return storage.join(storage.normalize(emr.data_root), "runs", run_id, f"{index:03d}") + "/"
 
 
 def _upload(emr: EmrSettings, jobs: Sequence[Job], p: dict) -> None:
     from dhs.executors.emr.bootstrap import bootstrap_script, driver_script
     from dhs.io import storage
 
+    from dhs.executors.emr.constraints import constraints_text
+
     with tempfile.TemporaryDirectory(prefix="dhs-wheel-") as tmp:
         wheel = build_wheel(tmp, emr.wheel)
         storage.write_bytes_atomic(p["uris"]["wheel"], wheel.read_bytes())
+    storage.write_text_atomic(p["uris"]["constraints"], constraints_text())
     storage.write_text_atomic(p["uris"]["bootstrap"],
                               bootstrap_script(emr.python or "python3", list(emr.bootstrap_commands)))
     storage.write_text_atomic(p["uris"]["driver"], driver_script())
@@ -238,11 +262,10 @@ def submit_jobs(emr: EmrSettings, jobs: Sequence[Job], console: Any, *,
         console.print("[yellow]left out of the step arguments (submission-only or secret):[/] "
                       + ", ".join(p["dropped_overrides"]))
     base = {"run_id": run_id, "staging": p["staging"], "log_uri": p["log_uri"],
-            "requests": p["requests"]}
+            "memory": p["memory"], "requests": p["requests"]}
     if emr.dry_run:
-        _print_json(console, "uploads (not sent)",
-                    {"wheel": p["uris"]["wheel"], "bootstrap": p["uris"]["bootstrap"],
-                     "driver": p["uris"]["driver"], "configs": p["configs"]})
+        _print_json(console, "uploads (not sent)", {**p["uris"], "configs": p["configs"]})
+        _print_json(console, "executor memory (sized from the workload)", p["memory"])
         for name, request in p["requests"].items():
             _print_json(console, f"EMR {name} request (not sent)", request)
         return {**base, "dry_run": True, "ok": True, "cluster_id": emr.cluster_id,
@@ -260,22 +283,27 @@ def submit_jobs(emr: EmrSettings, jobs: Sequence[Job], console: Any, *,
     console.print(f"submitted {len(step_ids)} step(s) to EMR cluster [bold]{cluster_id}[/] "
                   f"({'new' if created else 'reused'}); staging {p['staging']}; logs "
                   f"{p['log_uri']}/{cluster_id}/")
-    result = {**base, "dry_run": False, "cluster_id": cluster_id, "created": created,
+    where = {"container_logs": rq.container_log_uri(p["log_uri"], cluster_id)}
+    result = {**base, **where, "dry_run": False, "cluster_id": cluster_id, "created": created,
               "steps": [{"step_id": s, "name": j.name, "state": "PENDING", "ok": False,
-                         "logs": rq.step_log_uri(p["log_uri"], cluster_id, s)}
-                        for s, j in zip(step_ids, jobs)], "ok": True}
+                         "logs": rq.step_log_uri(p["log_uri"], cluster_id, s),
+                         "run_record": p["run_records"][i], **where}
+                        for i, (s, j) in enumerate(zip(step_ids, jobs))], "ok": True}
     if not emr.wait:
         return result
     timeout = emr.timeout_minutes
     reports = wait_for_steps(client, cluster_id, step_ids, log_uri=p["log_uri"],
                              poll_seconds=float(emr.poll_seconds or 30.0), console=console,
                              timeout_s=float(timeout) * 60 if timeout else None, sleep=sleep)
+    reports = [{**r, "run_record": p["run_records"][i], **where} for i, r in enumerate(reports)]
     result.update(steps=reports, ok=all(r["ok"] for r in reports))
     for r in reports:
         style = "green" if r["ok"] else "bold red"
         console.print(f"[{style}]step {r['step_id']} {r['state']}[/] {r['name']}"
                       + (f": {r['reason']}" if r.get("reason") and not r["ok"] else "")
-                      + f"\n  logs: {r['logs']}" + (f" (failure log {r['log_file']})" if r.get("log_file") else ""))
+                      + f"\n  logs: {r['logs']}" + (f" (failure log {r['log_file']})" if r.get("log_file") else "")
+                      + f"\n  YARN container logs (driver and executors): {r['container_logs']}"
+                      + f"\n  run record: {r['run_record']}")
     if not result["ok"]:
         bad = [r for r in reports if not r["ok"]]
         raise EmrError(f"{len(bad)} of {len(reports)} EMR step(s) did not complete on {cluster_id}: "
