@@ -109,3 +109,7 @@ class Paths:
     def mock_survey_tables(self) -> str:
         """``{data_root}/mock_survey/tables``: parent catalog, brick table, region selections."""
         return join(self.mock_survey_root(), "tables")
+
+    def mock_survey_sweeps(self) -> str:
+        """``{data_root}/mock_survey/sweep/10.1``: the mock's DR10 sweep-format catalogs."""
+        return join(self.mock_survey_root(), "sweep", "10.1")

@@ -95,7 +95,7 @@ def names(columns: tuple[Column, ...]) -> list[str]:
 # ----------------------------------------------------------------------------- stage 4c
 #: Error codes of a 4c row (empty string: no error).
 ERROR_CODES = ("", "edge", "blacklisted_brick", "missing_file", "corrupt_file", "nan_pixels",
-               "bad_psf", "render_failed", "bad_row")
+               "bad_psf", "render_failed", "bad_row", "wrong_wcs", "no_invvar")
 PSF_SOURCES = ("map", "manifest", "default")
 
 
@@ -111,6 +111,9 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
     return (
         _c("cutout_ok", I32, "", "1 when the stamp was cut and injected"),
         _c("error_code", STR, "", "why cutout_ok is 0: " + ", ".join(e for e in ERROR_CODES if e)),
+        _c("invvar_source", STR, "", "where the stamp's inverse variance came from: coadd (brick "
+           "invvar files), cutout (the service's invvar HDU) or sky_estimate (image-only cutout, "
+           "survey.cutout_sky_invvar)"),
         _c("arc_snr", F64, "", "sum of arc over good r pixels / sqrt(sum of their variance), arc pixels only"),
         _c("arc_snr_max", F64, "", "largest per-pixel arc / sigma over good r pixels"),
         _c("bad_pixel_frac", F64, "", "fraction of stamp pixels with r-band bad maskbits or invvar <= 0"),

@@ -24,7 +24,7 @@ def test_stage_all_runs_the_pipeline_and_shows_the_seeing_wall(tmp_path):
     (run,) = [p for p in (tmp_path / "outputs" / "runs").rglob("dhs_run.json") if "_all" in str(p.parent)]
     rec = json.loads(run.read_text())
     steps = rec["summary"]["steps"]
-    assert len(steps) == 9 and all(s["status"] == "ok" for s in steps), steps
+    assert len(steps) == 10 and all(s["status"] == "ok" for s in steps), steps
     (surface,) = glob.glob(str(tmp_path / "outputs/data/phase4d/*/*/grid_*/surfaces/by_resolution/"
                                           "region_split=all/*.parquet"))
     t = pq.read_table(surface).to_pandas()

@@ -105,6 +105,8 @@ def check_values(cfg: Any) -> None:
     """Reject bad values before any work. Raises ConfigError naming key, allowed values, file."""
     _names(cfg)
     _choice(cfg, "survey.source", cfg.survey.source, ("bricks", "cutout_service"))
+    _choice(cfg, "survey.cutout_psf", cfg.survey.cutout_psf, ("map", "manifest"))
+    _parent(cfg)
     _choice(cfg, "tier.controls", cfg.tier.controls, ("paired", "unpaired"))
     _choice(cfg, "cache.mode", cfg.cache.mode, ("brick", "none"))
     _spark_conf(cfg)
@@ -144,6 +146,29 @@ def check_values(cfg: Any) -> None:
         value = cfg.completeness[key]
         if not 0.0 <= value <= 1.0:
             _fail(cfg, f"completeness.{key}", value, "outside [0, 1]", "0 <= x <= 1")
+
+
+def _parent(cfg: Any) -> None:
+    """parent.*: footprint, units, regions and selection sets (also used by targets=PATH)."""
+    p = cfg.parent
+    _choice(cfg, "parent.footprint", p.footprint, ("south", "north"))
+    _choice(cfg, "parent.depth_units", p.depth_units, ("auto", "ivar", "mag"))
+    _choice(cfg, "parent.psfsize_units", p.psfsize_units, ("auto", "arcsec", "pixel"))
+    n = p.region_nside
+    if not (isinstance(n, int) and 1 <= n <= 8192 and n & (n - 1) == 0):
+        _fail(cfg, "parent.region_nside", n, "not a power of 2", "1, 2, 4, ..., 8192")
+    f = list(p.split_fractions)
+    if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1.0) > 1e-9:
+        _fail(cfg, "parent.split_fractions", f, "need train, val, test fractions >= 0 summing to 1",
+              "e.g. [0.7, 0.15, 0.15]")
+    for m in p.ranking_modes:
+        _choice(cfg, "parent.ranking_modes", m, ("density", "psf_weighted", "n_lrg"))
+    if not 0.0 < p.topk_frac <= 1.0:
+        _fail(cfg, "parent.topk_frac", p.topk_frac, "outside (0, 1]", "0 < x <= 1")
+    _positive(cfg, "parent.chunk_rows", p.chunk_rows)
+    from dhs.parent.lrg import FLAGS
+
+    _choice(cfg, "parent.rank_flag", p.rank_flag, FLAGS)
 
 
 def _spark_conf(cfg: Any) -> None:

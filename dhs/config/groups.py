@@ -207,7 +207,11 @@ class EmrCluster(ClusterBase):
 class SurveyConfig:
     """Imaging survey. ``source``: bricks (coadd files under ``base_url``) or cutout_service
     (one viewer cutout per target from ``cutout_url``); ``pixscale_arcsec``: arcsec per pixel;
-    ``brick_size_pix``: side of a brick (pixels)."""
+    ``brick_size_pix``: side of a brick (pixels); ``tables_root``: the parent catalog, brick and
+    region tables stage 4a reads; ``sweep_root``: the DR10 sweep catalogs stage parent reads.
+    Cutout mode: ``cutout_psf`` map (each target's FWHM from its brick's psfsize map under
+    ``base_url``) or manifest; ``cutout_sky_invvar``: accept image-only cutouts, with the inverse
+    variance estimated from the sky (off: they are refused)."""
 
     name: str = MISSING
     source: str = "bricks"
@@ -215,6 +219,9 @@ class SurveyConfig:
     cutout_url: str = "https://www.legacysurvey.org/viewer/fits-cutout"
     cutout_layer: str = "ls-dr10-south"
     tables_root: str = "${paths.data_root}/mock_survey/tables"
+    sweep_root: str = "${paths.data_root}/mock_survey/sweep/10.1"
+    cutout_psf: str = "map"
+    cutout_sky_invvar: bool = False
     pixscale_arcsec: float = 0.262
     brick_size_pix: int = 3600
 

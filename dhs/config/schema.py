@@ -82,13 +82,51 @@ class MockSurveyConfig:
 
 
 @dataclass
+class ParentConfig:
+    """stage=parent: the LRG parent sample and the brick and region tables from DR10 catalogs.
+
+    catalogs: sweep or tractor FITS files, folders of them (local or s3://) or http(s) URLs; a
+    bare file name is taken relative to survey.sweep_root; null: every file under
+    survey.sweep_root. out_root: where the tables go (survey=dr10_south reads them from there).
+    footprint: south or north colour cuts. region_nside: HEALPix nside of the regions;
+    split_fractions: train, val, test. chunk_rows: catalog rows read at a time. depth_units /
+    psfsize_units: auto (recognised from the values), ivar / mag, arcsec / pixel.
+    rank_flag: flag counted per brick and region (ranking mode n_lrg); topk_frac: fraction of each
+    split's regions in a topk selection set. bricks_summary: optional DR10 per-brick summary table
+    (survey-bricks-dr10-south.fits.gz) whose PSF sizes, depths and E(B-V) replace the means.
+    """
+
+    catalogs: Optional[List[str]] = None
+    out_root: str = "${paths.data_root}/parent/${survey.name}"
+    footprint: str = "south"
+    region_nside: int = 32
+    split_fractions: List[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
+    chunk_rows: int = 100_000
+    depth_units: str = "auto"
+    psfsize_units: str = "auto"
+    rank_flag: str = "is_lrg_desi"
+    ranking_modes: List[str] = field(default_factory=lambda: ["density", "psf_weighted", "n_lrg"])
+    topk_frac: float = 0.6667
+    bricks_summary: Optional[str] = None
+
+
+@dataclass
 class ManifestConfig:
-    """stage=4a: task manifests."""
+    """stage=4a: task manifests.
+
+    require_lrg_flag: parent column a galaxy must have set (null: keep every row; with
+    ``targets`` it filters only when the target list has the column). With ``targets``:
+    reference_rmag is the lens r magnitude used for targets without rmag (the grid's src_dmag then
+    offsets the source from it), default_depth_r_mag the 5-sigma r depth (AB) of targets whose
+    brick has no depth in the list or the brick table.
+    """
 
     parent: str = "${survey.tables_root}/parent_catalog.parquet"
     bricks_with_region: str = "${survey.tables_root}/bricks_with_region.parquet"
     region_selections: str = "${survey.tables_root}/region_selections.parquet"
-    require_lrg_flag: str = "is_v3_color_relaxed"
+    require_lrg_flag: Optional[str] = "is_v3_color_relaxed"
+    reference_rmag: float = 19.5
+    default_depth_r_mag: float = 23.9
     selection_set_ids: Optional[List[str]] = None
     max_total_tasks: int = 30_000_000
     write_csv: bool = False
@@ -192,8 +230,10 @@ class DhsConfig:
     skip_if_exists: bool = True
     force: bool = False
     experiment_id: Optional[str] = None
+    targets: Optional[str] = None
     cosmos_bank: CosmosBankConfig = field(default_factory=CosmosBankConfig)
     mock_survey: MockSurveyConfig = field(default_factory=MockSurveyConfig)
+    parent: ParentConfig = field(default_factory=ParentConfig)
     manifest: ManifestConfig = field(default_factory=ManifestConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     inject: InjectConfig = field(default_factory=InjectConfig)

@@ -82,29 +82,47 @@ def _structure(data: bytes, expected_size: int | None, label: str) -> None:
     check_structure(io.BytesIO(data), len(data), expected_size, label, announced_by="the service")
 
 
-def parse_cutout(data: bytes, size: int, bands: str, label: str, pixscale: float | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image (B, S, S) float32 nanomaggies, invvar (B, S, S) float32, maskbits (S, S) int32)
-    of a service answer for a stamp of ``size`` = S pixels and ``bands``, cropped as in the
-    module doc. Raises ``WrongFileError`` naming ``label`` for a file of the wrong layout and,
-    with ``pixscale`` (arcsec/pixel), ``dhs.survey.wcs.PixelScaleError`` when the header's WCS
-    has another pixel scale."""
+def parse_cutout(data: bytes, size: int, bands: str, label: str, pixscale: float | None = None,
+                 **checks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, invvar, maskbits) of ``load_cutout`` (same arguments)."""
+    return load_cutout(data, size, bands, label, pixscale, **checks)[:3]
+
+
+def load_cutout(data: bytes, size: int, bands: str, label: str, pixscale: float | None = None, *,
+                ra: float | None = None, dec: float | None = None, sky_invvar: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(image (B, S, S) float32 nanomaggies, invvar (B, S, S) float32, maskbits (S, S) int32,
+    invvar source) of a service answer for a stamp of ``size`` = S pixels and ``bands``, cropped
+    as in the module doc. Raises ``WrongFileError`` naming ``label`` for a file of the wrong
+    layout; with ``pixscale`` (arcsec/pixel), ``dhs.survey.wcs.PixelScaleError`` when the WCS has
+    another pixel scale; with ``ra`` and ``dec`` (deg), ``CutoutGeometryError`` when CRVAL, CRPIX
+    or the CD matrix are not those of the request (``dhs.fetch.cutout_checks``). An image-only
+    answer raises ``ImageOnlyCutoutError`` unless ``sky_invvar`` (then the invvar is the sky's)."""
     from astropy.io import fits
+
+    from dhs.fetch.cutout_checks import ImageOnlyCutoutError, check_geometry
+    from dhs.fetch.cutout_checks import sky_invvar as sky
 
     w, nb = fetch_size(size), len(bands)
     cube = (nb, w, w) if nb > 1 else (w, w)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with fits.open(io.BytesIO(data), memmap=False) as hdul:
-            if len(hdul) < 3:
-                raise WrongFileError(f"{label}: {len(hdul)} HDU(s); a cutout fetched with "
-                                     "&invvar&maskbits has 3 (image, invvar, maskbits)")
+            n_hdu = len(hdul)
+            if n_hdu < 3 and not sky_invvar:
+                raise ImageOnlyCutoutError(
+                    f"{label}: {n_hdu} HDU(s), no inverse variance or maskbits: a cutout fetched "
+                    "with &invvar&maskbits has 3 (image, invvar, maskbits). Use a layer with "
+                    "inverse variances, or set survey.cutout_sky_invvar=true to estimate the "
+                    "inverse variance from the sky (recorded per row as invvar_source=sky_estimate)")
             got = str(hdul[0].header.get("BANDS", "")).strip()
             if got != bands:
                 raise WrongFileError(f"{label}: header BANDS={got!r}, expected {bands!r} "
                                      "(the bands= of the request)")
-            arrays = [hdul[k].data for k in range(3)]
+            arrays = [hdul[k].data for k in range(min(n_hdu, 3))]
             header = hdul[0].header
+    if ra is not None and dec is not None:
+        check_geometry(header, float(ra), float(dec), w, float(pixscale or 0.262), label)
     if pixscale is not None and "CTYPE1" in header:
         from astropy.wcs import WCS
 
@@ -114,28 +132,35 @@ def parse_cutout(data: bytes, size: int, bands: str, label: str, pixscale: float
             warnings.simplefilter("ignore")
             wcs = WCS(header, naxis=2)
         check_pixel_scale(wcs, pixscale, label)
-    for k, (what, want) in enumerate((("image", cube), ("invvar", cube), ("maskbits", (w, w)))):
+    expect = (("image", cube), ("invvar", cube), ("maskbits", (w, w)))[: len(arrays)]
+    for k, (what, want) in enumerate(expect):
         shape = None if arrays[k] is None else tuple(arrays[k].shape)
         if shape != want:
             raise WrongFileError(f"{label}: HDU {k} ({what}) has shape {shape}, expected {want} "
                                  f"(size={w}, bands={bands!r})")
+    image = np.asarray(arrays[0], np.float32).reshape(nb, w, w)[:, :size, :size]
+    if len(arrays) < 3:
+        return image, sky(image)[0], np.zeros((size, size), np.int32), "sky_estimate"
     if arrays[2].dtype.kind not in "iu":
         raise WrongFileError(f"{label}: HDU 2 (maskbits) holds {arrays[2].dtype}, expected integers")
-    image = np.asarray(arrays[0], np.float32).reshape(nb, w, w)[:, :size, :size]
     invvar = np.asarray(arrays[1], np.float32).reshape(nb, w, w)[:, :size, :size]
-    return image, invvar, np.asarray(arrays[2], np.int32)[:size, :size]
+    return image, invvar, np.asarray(arrays[2], np.int32)[:size, :size], "cutout"
 
 
-def check_cutout_bytes(data: bytes, t: Target, expected_size: int | None, label: str) -> None:
-    """Raise ``IntegrityError`` (incomplete: retried) or ``WrongFileError`` (wrong layout)."""
+def check_cutout_bytes(data: bytes, t: Target, expected_size: int | None, label: str,
+                       pixscale: float | None = None, sky_invvar: bool = False) -> None:
+    """Raise ``IntegrityError`` (incomplete: retried) or ``WrongFileError`` (wrong layout; with
+    ``pixscale``, also a WCS that is not the request's)."""
     _structure(data, expected_size, label)
-    parse_cutout(data, t.size, t.bands, label)
+    geo = {"ra": t.ra, "dec": t.dec} if pixscale is not None else {}
+    load_cutout(data, t.size, t.bands, label, pixscale, sky_invvar=sky_invvar, **geo)
 
 
-def read_cutout(uri: str, size: int, bands: str, pixscale: float | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arrays of a cached cutout (see ``parse_cutout``); ``FileNotFoundError`` when absent."""
-    return parse_cutout(storage.read_bytes(uri), size, bands, uri, pixscale)
+def read_cutout(uri: str, size: int, bands: str, pixscale: float | None = None, **checks: Any
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Arrays and invvar source of a cached cutout (``load_cutout``; ``checks``: ra, dec,
+    sky_invvar); ``FileNotFoundError`` when absent."""
+    return load_cutout(storage.read_bytes(uri), size, bands, uri, pixscale, **checks)
 
 
 # ----------------------------------------------------------------------------- cache records
@@ -188,6 +213,7 @@ class CutoutSettings:
     threads: int
     fetch: Any  # dhs.fetch.download.FetchSettings
     redo: bool = False
+    sky_invvar: bool = False
 
 
 @dataclass
@@ -225,7 +251,7 @@ def _fetch_one(s: CutoutSettings, t: Target, key: str, adopt: bool, on_bytes: An
     if adopt:
         try:
             data = storage.read_bytes(uri)
-            check_cutout_bytes(data, t, None, uri)
+            check_cutout_bytes(data, t, None, uri, s.pixscale, s.sky_invvar)
             return "adopted", {**rec, "bytes": len(data),
                                "sha256": hashlib.sha256(data).hexdigest()}, 0
         except (IntegrityError, WrongFileError, FileNotFoundError):
@@ -233,7 +259,7 @@ def _fetch_one(s: CutoutSettings, t: Target, key: str, adopt: bool, on_bytes: An
 
     def check(path: str, announced: int | None, label: str) -> None:
         with open(path, "rb") as fh:
-            check_cutout_bytes(fh.read(), t, announced, label)
+            check_cutout_bytes(fh.read(), t, announced, label, s.pixscale, s.sky_invvar)
 
     res = fetch_file(cutout_url(s.url, t, s.layer, s.pixscale), uri, brick=key, kind="cutout",
                      settings=s.fetch, on_bytes=on_bytes, check=check)

@@ -40,6 +40,7 @@ class BrickStamps:
     psf_map: np.ndarray  # (n, B) psfsize map value at the stamp centre, arcsec (NaN: none)
     error: np.ndarray  # (n,) object: '' or an error code
     notes: list[str] = field(default_factory=list)
+    invvar_source: np.ndarray | None = None  # (n,) object: coadd, cutout or sky_estimate
 
 
 def _empty(n: int, nb: int, size: int) -> BrickStamps:
@@ -49,6 +50,7 @@ def _empty(n: int, nb: int, size: int) -> BrickStamps:
         maskbits=np.zeros((n, size, size), np.int32),
         psf_map=np.full((n, nb), np.nan),
         error=np.full(n, "", dtype=object),
+        invvar_source=np.full(n, "coadd", dtype=object),
     )
 
 
@@ -123,31 +125,76 @@ def cut_brick(s: InjectSettings, brick: str, ra: np.ndarray, dec: np.ndarray, ba
         return out
     finite = np.isfinite(out.image).all(axis=(1, 2, 3)) & np.isfinite(out.invvar).all(axis=(1, 2, 3))
     out.error[inside & ~finite] = "nan_pixels"
+    _psf_at_pixels(access, brick, bands, ix, iy, inside, out)
+    return out
+
+
+def _psf_at_pixels(access: Any, brick: str, bands: str, ix: np.ndarray, iy: np.ndarray,
+                   rows: np.ndarray, out: BrickStamps) -> None:
+    """psfsize map values (arcsec) of ``brick`` at pixels (ix, iy) of the ``rows`` into psf_map."""
+    from dhs.fetch.remote import open_survey_file
+
     for j, b in enumerate(bands):
         try:
             psf = open_survey_file(access, brick, "psfsize", b)
         except Exception as exc:  # noqa: BLE001 - the manifest value is the fallback
             out.notes.append(f"{brick}: psfsize-{b} unavailable ({type(exc).__name__})")
             continue
-        ok = inside & (iy >= 0) & (ix >= 0)
+        h, w = psf.shape
+        ok = rows & (iy >= 0) & (ix >= 0) & (iy < h) & (ix < w)
         try:
             reader = _Reader(psf, int(ok.sum()), 1)
             for k in np.flatnonzero(ok):
                 out.psf_map[k, j] = float(reader.window(iy[k], iy[k] + 1, ix[k], ix[k] + 1)[0, 0])
         except Exception as exc:  # noqa: BLE001
             out.notes.append(f"{brick}: psfsize-{b} unreadable ({exc})")
-    return out
+
+
+def _cutout_psf(s: InjectSettings, brick: str, ra: np.ndarray, dec: np.ndarray, bands: str,
+                out: BrickStamps) -> None:
+    """Cutout mode, ``cutout_psf=map``: each target's FWHM from its brick's psfsize maps, read by
+    section from ``survey.base_url`` (the manifest's psfsize where a map is unreadable)."""
+    from dataclasses import replace
+
+    from dhs.fetch.remote import open_survey_file
+
+    access = replace(s.survey, cache_mode="none")
+    ref_band = "r" if "r" in bands else bands[0]
+    try:
+        ref = open_survey_file(access, brick, "psfsize", ref_band)
+        ix, iy = nearest_pixel(ref.wcs, np.asarray(ra, float), np.asarray(dec, float))
+    except Exception as exc:  # noqa: BLE001 - the manifest value is the fallback
+        out.notes.append(f"{brick}: psfsize maps unavailable under {access.base_url} "
+                         f"({type(exc).__name__}); the manifest's psfsize is used")
+        return
+    ix, iy = np.atleast_1d(ix).astype(int), np.atleast_1d(iy).astype(int)
+    _psf_at_pixels(access, brick, bands, ix, iy, out.error == "", out)
+
+
+def _cutout_error(exc: BaseException) -> str:
+    """Error code of a cutout that could not be used (geometry and image-only refusals per row)."""
+    from dhs.fetch.cutout_checks import CutoutGeometryError, ImageOnlyCutoutError
+    from dhs.survey.wcs import PixelScaleError
+
+    if isinstance(exc, (CutoutGeometryError, PixelScaleError)):
+        return "wrong_wcs"
+    if isinstance(exc, ImageOnlyCutoutError):
+        return "no_invvar"
+    return _error_code(exc)
 
 
 def cut_cutouts(s: InjectSettings, task_ids: Any, ra: np.ndarray, dec: np.ndarray, bands: str,
-                size: int) -> BrickStamps:
+                size: int, brick: str | None = None) -> BrickStamps:
     """Stamps of tasks at (ra, dec) (deg) from the cutout cache of ``survey.source=cutout_service``
     (``dhs.fetch.cutout_service``; one file per target, read once for the tasks that share it).
 
     Row errors: 'missing_file' (no cached cutout: 404 at the service or not fetched by stage 4b),
-    'corrupt_file', 'nan_pixels'. The service has no psfsize maps: ``psf_map`` stays NaN and
-    stage 4c uses the manifest's psfsize_<band>. Cutouts are requested at the survey's pixel
-    scale; a cached cutout whose WCS says otherwise raises ``PixelScaleError``.
+    'corrupt_file', 'nan_pixels', 'wrong_wcs' (CRVAL, CRPIX or CD matrix not those of the request:
+    ``dhs.fetch.cutout_checks``), 'no_invvar' (an image-only cutout without
+    ``cutout_sky_invvar``). The service has no psfsize maps: with ``cutout_psf='map'`` and
+    ``brick`` the FWHM comes from the brick's psfsize maps at ``survey.base_url``; else (or where
+    they are unreadable) ``psf_map`` stays NaN and stage 4c uses the manifest's psfsize_<band>.
+    ``invvar_source`` is 'cutout' or 'sky_estimate' per row.
     """
     from dhs.fetch import cutout_service as cs
 
@@ -161,16 +208,20 @@ def cut_cutouts(s: InjectSettings, task_ids: Any, ra: np.ndarray, dec: np.ndarra
         if key not in done:
             uri = cs.cutout_uri(root, key)
             try:
-                done[key] = cs.read_cutout(uri, size, bands, pixscale)
+                done[key] = cs.read_cutout(uri, size, bands, pixscale, ra=float(ra[k]), dec=float(dec[k]),
+                                           sky_invvar=s.cutout_sky_invvar)
             except Exception as exc:  # noqa: BLE001 - classified, unexpected errors re-raised
-                done[key] = _error_code(exc)
+                done[key] = _cutout_error(exc)
                 hint = " (404 at the service, or run stage 4b)" if done[key] == "missing_file" else ""
-                out.notes.append(f"task {task_ids[k]}: cutout {uri}: {type(exc).__name__}{hint}")
+                detail = "" if done[key] == "missing_file" else f" {exc}"
+                out.notes.append(f"task {task_ids[k]}: cutout {uri}: {type(exc).__name__}{hint}{detail}")
         got = done[key]
         if isinstance(got, str):
             out.error[k] = got
             continue
-        out.image[k], out.invvar[k], out.maskbits[k] = got
+        out.image[k], out.invvar[k], out.maskbits[k], out.invvar_source[k] = got
         if not (np.isfinite(got[0]).all() and np.isfinite(got[1]).all()):
             out.error[k] = "nan_pixels"
+    if brick is not None and s.cutout_psf == "map" and (out.error == "").any():
+        _cutout_psf(s, str(brick), ra, dec, bands, out)
     return out

@@ -62,11 +62,13 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
     maskbits = np.zeros((n, size, size), np.int32)
     psf_map = np.full((n, nb), np.nan)
     error = np.full(n, "", dtype=object)
+    invvar_src = np.full(n, "coadd", dtype=object)
     bricks = cols["brickname"]
     for brick in dict.fromkeys(bricks):
         idx = np.flatnonzero(bricks == brick)
         if s.survey_source == "cutout_service":  # one cached cutout per target, no blacklist
-            st = cut_cutouts(s, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], bands, size)
+            st = cut_cutouts(s, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], bands, size,
+                             str(brick))
         elif brick in blacklist:
             error[idx] = "blacklisted_brick"
             continue
@@ -74,6 +76,8 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
             st = cut_brick(s, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
         image[idx], invvar[idx], maskbits[idx], psf_map[idx] = st.image, st.invvar, st.maskbits, st.psf_map
         error[idx] = st.error
+        if st.invvar_source is not None:
+            invvar_src[idx] = st.invvar_source
     fwhm, psf_src = inj.choose_psf(psf_map, cols, bands, s.psf.default_fwhm_arcsec)
     error[(error == "") & ~(np.isfinite(fwhm) & (fwhm > 0)).all(axis=1)] = "bad_psf"
     cos_idx = np.full(n, -1, np.int64)
@@ -100,7 +104,8 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
     ok = error == ""
     r = bands.index("r") if "r" in bands else 0
     sm = inj.stamp_metrics(arcs[:, r], invvar[:, r], maskbits, s.pixscale_arcsec)
-    out: dict[str, Any] = {"cutout_ok": ok.astype(np.int32), "error_code": error.astype(str)}
+    out: dict[str, Any] = {"cutout_ok": ok.astype(np.int32), "error_code": error.astype(str),
+                           "invvar_source": np.where(ok, invvar_src, None)}
     out.update({k: np.where(ok, v, np.nan) for k, v in sm.items()})
     for b in all_bands:
         j = bands.find(b)

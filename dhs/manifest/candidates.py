@@ -23,8 +23,9 @@ log = logging.getLogger("dhs.manifest.candidates")
 
 SPLITS = ("train", "val", "test")
 N_STRATA = 16
-PARENT_COLUMNS = ("brickname", "ra", "dec", "region_id", "region_split", "zmag", "rmag", "w1mag",
-                  "rz", "zw1")
+PARENT_COLUMNS = ("brickname", "ra", "dec", "region_id", "region_split", "rmag")
+#: Copied into the manifest when present (NaN otherwise); nothing downstream reads them.
+PARENT_OPTIONAL = ("objid", "zmag", "w1mag", "rz", "zw1")
 BRICK_COLUMNS = ("brickname", "psfsize_g", "psfsize_r", "psfsize_z", "psfdepth_r", "ebv")
 SELECTION_COLUMNS = ("selection_set_id", "selection_strategy", "ranking_mode", "region_id",
                      "region_split")
@@ -97,28 +98,72 @@ def quartile_edges(values: np.ndarray, name: str, uri: str) -> list[float]:
     return [float(x) for x in np.quantile(v, [0.25, 0.5, 0.75])]
 
 
+def brick_conditions(uri: str, bricknames: np.ndarray, columns: Any, pixscale: float = 0.262,
+                     depth_units: str = "auto", psfsize_units: str = "auto") -> dict[str, np.ndarray]:
+    """Brick-table columns (psfsize_* in arcsec, psfdepth_* in 1/nmgy^2, through the unit checks
+    of ``dhs.parent.units``) at each of ``bricknames``; NaN for a brick the table does not list."""
+    bricks = read_brick_table(uri, ("brickname",), pixscale, depth_units, psfsize_units,
+                              optional=tuple(columns))
+    bidx = pc.index_in(pa.array(np.asarray(bricknames, dtype=str)), value_set=bricks.column("brickname"))
+    found = bidx.is_valid().to_numpy(zero_copy_only=False)
+    bidx = bidx.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    out = {}
+    for c in columns:
+        if c in bricks.column_names:
+            v = column_numpy(bricks, c)[bidx] if bricks.num_rows else np.full(len(bidx), np.nan)
+            out[c] = np.where(found, v, np.nan)
+    return out
+
+
+def read_brick_table(uri: str, columns: Any, pixscale: float = 0.262, depth_units: str = "auto",
+                     psfsize_units: str = "auto", optional: Any = ()) -> pa.Table:
+    """The brick table with its psfsize/psfdepth columns checked (and converted) for units."""
+    from dhs.parent import units
+
+    bricks, _ = read_table(uri, tuple(columns), what="bricks_with_region", optional=tuple(optional))
+    where = f"bricks_with_region table {uri}"
+    depth = [c for c in bricks.column_names if c.startswith("psfdepth_")]
+    converted, _ = units.check_depth_columns({c: column_numpy(bricks, c) for c in depth}, where,
+                                             depth_units)
+    for c in bricks.column_names:
+        if c.startswith("psfsize_"):
+            converted[c], _ = units.psfsize_to_arcsec(column_numpy(bricks, c), c, where, pixscale,
+                                                      psfsize_units)
+    for c, v in converted.items():
+        bricks = bricks.set_column(bricks.column_names.index(c), c, pa.array(v, pa.float64()))
+    return bricks
+
+
 @dataclass(frozen=True)
 class ManifestInputs:
-    """Stage 4a's input tables (paths or URIs), the parent-sample flag a galaxy must have, and
-    the selection sets to use (None: all of them)."""
+    """Stage 4a's input tables (paths or URIs), the parent-sample flag a galaxy must have (None:
+    every row), the selection sets to use (None: all of them) and the survey's pixel scale
+    (arcsec; PSF sizes in pixels are converted with it)."""
 
     parent: str
     bricks_with_region: str
     region_selections: str
-    require_lrg_flag: str
+    require_lrg_flag: Optional[str]
     selection_set_ids: Optional[tuple[str, ...]] = None
+    pixscale_arcsec: float = 0.262
 
 
 def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
-    """Read, filter and join the three input tables."""
-    flag = inputs.require_lrg_flag
+    """Read, filter and join the three input tables; the brick table's PSF sizes and depths
+    pass the unit checks of ``dhs.parent.units``."""
+    flag = inputs.require_lrg_flag or None
     funnel: list[tuple[str, int]] = []
     warnings: list[str] = []
     sets = read_selections(inputs.region_selections, inputs.selection_set_ids)
 
-    parent, n_read = read_table(inputs.parent, PARENT_COLUMNS + (flag,), what="parent",
-                                optional=("objid",), true_filter=flag)
-    funnel += [("parent catalog rows", n_read), (f"{flag} set", parent.num_rows)]
+    parent, n_read = read_table(inputs.parent, PARENT_COLUMNS + ((flag,) if flag else ()),
+                                what="parent", optional=PARENT_OPTIONAL, true_filter=flag)
+    funnel.append(("parent catalog rows", n_read))
+    if flag:
+        funnel.append((f"{flag} set", parent.num_rows))
+    for c in PARENT_OPTIONAL[1:]:
+        if c not in parent.column_names:
+            parent = parent.append_column(c, pa.array(np.full(parent.num_rows, np.nan)))
     _check_splits(parent.column("region_split"), inputs.parent, "parent")
 
     parent, n_dup, by = _dedupe(parent)
@@ -126,7 +171,7 @@ def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
         warnings.append(f"parent: dropped {n_dup} duplicate rows (same {by}); kept the first of each")
     funnel.append((f"unique ({by})", parent.num_rows))
 
-    bricks, _ = read_table(inputs.bricks_with_region, BRICK_COLUMNS, what="bricks_with_region")
+    bricks = read_brick_table(inputs.bricks_with_region, BRICK_COLUMNS, inputs.pixscale_arcsec)
     uniq = pc.unique(bricks.column("brickname"))
     if len(uniq) < bricks.num_rows:
         warnings.append(f"bricks_with_region: {bricks.num_rows - len(uniq)} duplicate bricknames; "
@@ -164,7 +209,13 @@ def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
     new_index = np.full(len(ok), -1, dtype=np.int64)
     new_index[keep] = np.arange(len(keep))
     set_rows = [new_index[np.flatnonzero(m & ok)] for m in member]
+    return finish_candidates(parent, sets, set_rows, edges, funnel, warnings)
 
+
+def finish_candidates(parent: pa.Table, sets: list[SelectionSet], set_rows: list[np.ndarray],
+                      edges: dict[str, list[float]], funnel: list[tuple[str, int]],
+                      warnings: list[str]) -> Candidates:
+    """Strata, split codes and brick codes of the kept rows (which carry the brick columns)."""
     psf_bin = np.searchsorted(edges["psfsize_r"], column_numpy(parent, "psfsize_r"), side="right")
     depth_bin = np.searchsorted(edges["psfdepth_r"], column_numpy(parent, "psfdepth_r"), side="right")
     parent = parent.append_column("psf_bin", pa.array(psf_bin.astype(np.int32)))

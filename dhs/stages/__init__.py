@@ -30,6 +30,7 @@ STAGES: dict[str, Stage] = {
     "all": Stage("dhs.stages.pipeline", None, "the whole pipeline on the embedded survey (make demo)"),
     "cosmos_bank": Stage("dhs.stages.cosmos_bank", None, "HST galaxies of a RealGalaxyCatalog -> COSMOS bank (HDF5)"),
     "mock_survey": Stage("dhs.stages.mock_survey", None, "the embedded survey (survey=mock) in DR10 format"),
+    "parent": Stage("dhs.stages.parent", None, "DR10 LRG parent sample, brick and region tables from sweeps"),
     "4a": Stage("dhs.stages.manifest", "manifests", "task manifests of a tier (galaxies x grid configs)"),
     "4b": Stage("dhs.stages.cache", "cache", "coadd cache: the survey files of every brick of the manifests"),
     "4c": Stage("dhs.stages.inject", "inject", "inject lensed arcs into survey stamps: stamps and metrics"),

@@ -114,3 +114,7 @@ def mock_survey_coadd(cfg: Any) -> str:
 
 def mock_survey_tables(cfg: Any) -> str:
     return paths(cfg).mock_survey_tables()
+
+
+def mock_survey_sweeps(cfg: Any) -> str:
+    return paths(cfg).mock_survey_sweeps()

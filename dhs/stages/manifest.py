@@ -1,6 +1,7 @@
 """stage=4a: task manifests (one tier per run; every stamp size x bandset is an experiment).
 
-Reads the parent catalog, bricks_with_region and region_selections (cfg.manifest), keeps the
+Reads the parent catalog, bricks_with_region and region_selections (cfg.manifest), or a target
+list (``targets=PATH``, only ra and dec required, dhs.manifest.targets), keeps the
 galaxies that pass the filters (funnel printed), allocates grid configs and controls per
 (selection set, region split) stratified by PSF/depth quartiles (dhs.manifest.allocation), and writes
 ``{data_root}/phase4a/{variant}/manifests/{experiment_id}/`` shard by shard (bricks), the bricks
@@ -42,9 +43,15 @@ class StaleManifestError(DhsError):
     """A complete manifest exists but was built with different settings."""
 
 
+def input_uris(cfg: Any) -> dict[str, str]:
+    """The tables 4a reads: the target list alone, or the parent, brick and selection tables."""
+    if cfg.get("targets"):
+        return {"targets": str(cfg.targets)}
+    return {k: str(cfg.manifest[k]) for k in ("parent", "bricks_with_region", "region_selections")}
+
+
 def datasets(cfg: Any) -> dict:
-    m = cfg.manifest
-    return {"reads": [str(m.parent), str(m.bricks_with_region), str(m.region_selections)],
+    return {"reads": list(input_uris(cfg).values()),
             "writes": [layout.manifest_dir(cfg, e.experiment_id) for e in layout.experiments(cfg)]
             + [layout.bricks_manifest_dir(cfg), layout.stage4a_record(cfg)]}
 
@@ -65,14 +72,25 @@ def estimate(plan: TierPlan, n_groups: int, exps: list[Experiment]) -> dict[str,
 
 def _input_signature(cfg: Any) -> dict:
     out = {}
-    for key in ("parent", "bricks_with_region", "region_selections"):
-        uri = str(cfg.manifest[key])
+    for key, uri in input_uris(cfg).items():
         if not storage.exists(uri):
-            raise InputTableError(f"{key} table {uri} does not exist; check cfg.manifest.{key} and "
-                                  "paths.data_root (has the stage that writes it run?)")
+            raise missing_input_error(cfg, key, uri)
         files = storage.walk_files(uri) if storage.isdir(uri) else [uri]
         out[key] = [[f, storage.size(f)] for f in files]
     return out
+
+
+def missing_input_error(cfg: Any, key: str, uri: str) -> DhsError:
+    """A missing input table, with what to run to make it."""
+    if key == "targets":
+        return InputTableError(f"targets={uri} does not exist; give a CSV, Parquet or FITS table "
+                               "with ra and dec columns (deg)")
+    return InputTableError(
+        f"{key} table {uri} does not exist (survey={cfg.survey.name}, survey.tables_root="
+        f"{cfg.survey.tables_root}). Build the tables with `dhs stage=parent survey={cfg.survey.name}"
+        " parent.catalogs=[...]` (DR10 sweep or tractor catalogs), or inject around your own "
+        "targets with `dhs stage=4a targets=PATH` (a CSV, Parquet or FITS table with ra, dec)"
+        + ("; for the embedded survey run `dhs stage=mock_survey` first" if cfg.survey.name == "mock" else ""))
 
 
 def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> str:
@@ -81,6 +99,10 @@ def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> str:
     man = OmegaConf.to_container(cfg.manifest, resolve=True)
     man.pop("write_csv", None)
     man.pop("max_total_tasks", None)
+    if cfg.get("targets"):
+        from dataclasses import asdict
+
+        man["targets"] = asdict(stage_settings.target_settings(cfg))
     blob = json.dumps({**pick, "manifest": man, "variant": str(cfg.variant), "inputs": signature,
                        "experiment": {"experiment_id": exp.experiment_id, "stamp_size": exp.stamp_size,
                                       "bandset": exp.bandset}, "version": dhs.__version__}, sort_keys=True)
@@ -166,8 +188,8 @@ def _stage_record(cfg: Any, candidates: Any, plan: TierPlan, per_exp: dict, grou
     record.update({
         "stage": "4a", "variant": str(cfg.variant), "pipeline_version": dhs.__version__,
         "seeds": {"split_seed": int(cfg.seeds.split_seed), "seed_base": int(cfg.seeds.seed_base)},
-        "inputs": {k: str(cfg.manifest[k]) for k in ("parent", "bricks_with_region", "region_selections")},
-        "require_lrg_flag": str(cfg.manifest.require_lrg_flag),
+        "inputs": input_uris(cfg),
+        "require_lrg_flag": cfg.manifest.require_lrg_flag,
         "selection_set_ids": [s.selection_set_id for s in candidates.sets],
         "quartile_edges": candidates.edges,
     })
@@ -189,7 +211,15 @@ def run(cfg: Any, ctx: Any) -> dict:
     grid = stage_settings.grid(cfg)
     exps = layout.experiments(cfg)
     plan = tier_plan(cfg, len(grid))
-    sets = read_selections(str(cfg.manifest.region_selections), cfg.manifest.selection_set_ids)
+    signature = _input_signature(cfg)
+    if cfg.get("targets"):
+        from dhs.manifest.targets import load_targets
+
+        cand = load_targets(stage_settings.target_settings(cfg))
+        sets = cand.sets
+    else:
+        cand = None
+        sets = read_selections(str(cfg.manifest.region_selections), cfg.manifest.selection_set_ids)
     n_groups = sum(len(s.splits) for s in sets)
     est = estimate(plan, n_groups, exps)
     if sum(est.values()) > int(cfg.manifest.max_total_tasks):
@@ -200,7 +230,6 @@ def run(cfg: Any, ctx: Any) -> dict:
             f"selection-set x split groups). Estimate per experiment:\n{lines}\n"
             "Lower tier.n_per_config / tier.n_total_per_split / tier.replicates, select fewer "
             "selection sets, or raise manifest.max_total_tasks.")
-    signature = _input_signature(cfg)
     fps = {e.experiment_id: fingerprint(cfg, e, signature) for e in exps}
     actions = {e.experiment_id: _prepare(cfg, layout.manifest_dir(cfg, e.experiment_id),
                                          fps[e.experiment_id]) for e in exps}
@@ -212,7 +241,8 @@ def run(cfg: Any, ctx: Any) -> dict:
         return {"stage": "4a", "skipped": [e.experiment_id for e in skipped], "experiments": {},
                 "wall_s": time.time() - t0}
 
-    cand = load_candidates(stage_settings.manifest_inputs(cfg), int(cfg.seeds.split_seed))
+    if cand is None:
+        cand = load_candidates(stage_settings.manifest_inputs(cfg), int(cfg.seeds.split_seed))
     for w in cand.warnings:
         log.warning(w)
         con.print(f"[yellow]warning:[/yellow] {w}")
@@ -237,8 +267,7 @@ def run(cfg: Any, ctx: Any) -> dict:
             counts = _write_experiment(cfg, builder, exp, shards, fps[exp.experiment_id], bar)
             per_exp[exp.experiment_id] = counts
             dataset = layout.manifest_dir(cfg, exp.experiment_id)
-            ctx.record_dataset(dataset, cfg, inputs={k: str(cfg.manifest[k]) for k in (
-                "parent", "bricks_with_region", "region_selections")}, counts=counts,
+            ctx.record_dataset(dataset, cfg, inputs=input_uris(cfg), counts=counts,
                 extra={"fingerprint": fps[exp.experiment_id], "quartile_edges": cand.edges})
             _write_bricks(cfg, exp, bricks, n_per_brick)
     bdir = layout.bricks_manifest_dir(cfg)

@@ -34,7 +34,8 @@ def datasets(cfg: Any) -> dict:
     root = layout.mock_survey_root(cfg)
     tables = layout.mock_survey_tables(cfg)
     return {"reads": [], "writes": [layout.mock_survey_coadd(cfg)] +
-            [storage.join(tables, f"{t}.parquet") for t in TABLES] + [storage.join(root, "_SUCCESS")]}
+            [storage.join(tables, f"{t}.parquet") for t in TABLES] + [layout.mock_survey_sweeps(cfg),
+                                                                       storage.join(root, "_SUCCESS")]}
 
 
 def render_shard(shard: dict, _settings: None = None) -> dict:
@@ -43,6 +44,7 @@ def render_shard(shard: dict, _settings: None = None) -> dict:
 
     from dhs.mock_survey.fits import file_bytes
     from dhs.mock_survey.images import render_brick
+    from dhs.mock_survey.sweeps import brick_rows
 
     plan, coadd = shard["plan"], shard["coadd"]
     arrays = render_brick(plan)
@@ -55,7 +57,8 @@ def render_shard(shard: dict, _settings: None = None) -> dict:
         nbytes += len(data)
         paths.append(uri)
     return {"brickname": plan["brickname"], "files": written, "bytes": nbytes, "paths": paths,
-            "galaxies": len(plan["galaxies"]), "stars": len(plan["stars"]) + 1}
+            "galaxies": len(plan["galaxies"]), "stars": len(plan["stars"]) + 1,
+            "sweep_rows": brick_rows(plan, arrays)}
 
 
 def _existing_hash(root: str) -> str | None:
@@ -103,13 +106,24 @@ def run(cfg: Any, ctx: Any) -> dict:
         storage.write_bytes_atomic(storage.join(tables, f"{name}.parquet"), data)
         table_bytes += len(data)
 
+    from dhs.mock_survey.sweeps import sweep_files
+
+    sweep_dir = layout.mock_survey_sweeps(cfg)
+    sweeps = sweep_files([r.pop("sweep_rows") for r in results])
+    for name, data in sweeps.items():
+        storage.write_bytes_atomic(storage.join(sweep_dir, name), data)
+        table_bytes += len(data)
+
     keep = {storage.normalize(p) for r in results for p in r["paths"]}
-    stale = [f for f in storage.walk_files(coadd) if storage.normalize(f) not in keep]
+    keep |= {storage.normalize(storage.join(sweep_dir, n)) for n in sweeps}
+    stale = [f for d in (coadd, sweep_dir) if storage.exists(d) for f in storage.walk_files(d)
+             if storage.normalize(f) not in keep]
     for f in stale:
         storage.remove(f)
 
     counts = {
-        "bricks": len(results), "files": sum(r["files"] for r in results) + len(tabs),
+        "bricks": len(results), "files": sum(r["files"] for r in results) + len(tabs) + len(sweeps),
+        "sweep_files": len(sweeps),
         "galaxies": sum(r["galaxies"] for r in results), "stars": sum(r["stars"] for r in results),
         "galaxies_without_room": params.n_bricks * params.galaxies_per_brick
         - sum(r["galaxies"] for r in results),

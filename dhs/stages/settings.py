@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # the stage that needs one imports its package
     from dhs.manifest.candidates import ManifestInputs
     from dhs.manifest.checks import ManifestChecks
     from dhs.manifest.grids import Grid
+    from dhs.manifest.targets import TargetSettings
     from dhs.mock_survey.plan import MockParams
+    from dhs.parent.catalog import ParentSettings
 
 
 def storage_settings(cfg: Any) -> StorageSettings:
@@ -88,7 +90,7 @@ def cutout_settings(cfg: Any) -> CutoutSettings:
     sv = cfg.survey
     return CutoutSettings(str(sv.cutout_url), str(sv.cutout_layer), float(sv.pixscale_arcsec),
                           layout.cache_root(cfg), int(cfg.cache.threads), fetch_settings(cfg),
-                          redo=not skip_existing(cfg))
+                          redo=not skip_existing(cfg), sky_invvar=bool(sv.cutout_sky_invvar))
 
 
 def mock_params(cfg: Any) -> MockParams:
@@ -133,8 +135,26 @@ def manifest_inputs(cfg: Any) -> ManifestInputs:
     ids = m.get("selection_set_ids")
     return ManifestInputs(parent=str(m.parent), bricks_with_region=str(m.bricks_with_region),
                           region_selections=str(m.region_selections),
-                          require_lrg_flag=str(m.require_lrg_flag),
-                          selection_set_ids=None if ids is None else tuple(str(i) for i in ids))
+                          require_lrg_flag=str(m.require_lrg_flag) if m.require_lrg_flag else None,
+                          selection_set_ids=None if ids is None else tuple(str(i) for i in ids),
+                          pixscale_arcsec=float(cfg.survey.pixscale_arcsec))
+
+
+def target_settings(cfg: Any) -> TargetSettings:
+    """``targets=PATH`` and the defaults of dhs.manifest.targets (regions and splits from
+    ``cfg.parent`` and the split seed, PSF and depth defaults, the brick table to fill from)."""
+    from dhs.manifest.targets import TargetSettings
+
+    flag = cfg.manifest.require_lrg_flag
+    return TargetSettings(
+        uri=str(cfg.targets), region_nside=int(cfg.parent.region_nside),
+        split_fractions=tuple(float(x) for x in cfg.parent.split_fractions),  # type: ignore[arg-type]
+        split_seed=int(cfg.seeds.split_seed), require_flag=str(flag) if flag else None,
+        reference_rmag=float(cfg.manifest.reference_rmag),
+        default_fwhm_arcsec=float(cfg.psf.default_fwhm_arcsec),
+        default_depth_r_mag=float(cfg.manifest.default_depth_r_mag),
+        bricks_table=str(cfg.manifest.bricks_with_region),
+        pixscale_arcsec=float(cfg.survey.pixscale_arcsec))
 
 
 def psf_settings(cfg: Any) -> PsfSettings:
@@ -169,7 +189,8 @@ def inject_settings(cfg: Any) -> InjectSettings:
         output=OutputSettings(save_arc=bool(cfg.output.save_arc),
                               compression=str(cfg.output.compression),
                               metrics_only=bool(cfg.inject.metrics_only)),
-        skip_existing=skip_existing(cfg))
+        skip_existing=skip_existing(cfg), cutout_psf=str(cfg.survey.cutout_psf),
+        cutout_sky_invvar=bool(cfg.survey.cutout_sky_invvar))
 
 
 def manifest_checks(cfg: Any) -> ManifestChecks:
@@ -225,3 +246,21 @@ def _check_emr(emr: Any, data_root: str) -> None:
         raise ConfigError(f"cluster.emr.deploy_mode={emr.get('deploy_mode')!r}: allowed cluster, client.")
     if not emr.get("cluster_id") and int(emr.get("core_instance_count", 0)) < 1:
         raise ConfigError("cluster.emr.core_instance_count must be >= 1 for a new cluster.")
+
+
+def parent_settings(cfg: Any) -> ParentSettings:
+    """``cfg.parent`` (selection, regions, units), the split seed, the pixel scale and the
+    retries of remote catalog reads (``cfg.cache``)."""
+    from dhs.parent.catalog import ParentSettings
+
+    p = cfg.parent
+    return ParentSettings(
+        out_root=str(p.out_root), footprint=str(p.footprint), region_nside=int(p.region_nside),
+        split_fractions=tuple(float(x) for x in p.split_fractions),  # type: ignore[arg-type]
+        split_seed=int(cfg.seeds.split_seed), chunk_rows=int(p.chunk_rows),
+        pixscale_arcsec=float(cfg.survey.pixscale_arcsec), depth_units=str(p.depth_units),
+        psfsize_units=str(p.psfsize_units), rank_flag=str(p.rank_flag),
+        ranking_modes=tuple(str(m) for m in p.ranking_modes), topk_frac=float(p.topk_frac),
+        bricks_summary=str(p.bricks_summary) if p.bricks_summary else None,
+        retries=int(cfg.cache.retries), backoff_s=float(cfg.cache.backoff_s),
+        timeout_s=float(cfg.cache.timeout_s))

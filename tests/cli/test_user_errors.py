@@ -99,8 +99,14 @@ def test_brackets_in_values_are_printed_as_written(tmp_path):
 
 def test_stage_4a_in_an_empty_folder_names_the_missing_table_and_the_stage_to_run(tmp_path):
     line = user_error(["stage=4a"], tmp_path)
-    assert "region_selections table outputs/data/mock_survey/tables/region_selections.parquet does not exist" in line
-    assert "manifest.region_selections" in line and "`dhs stage=mock_survey`" in line
+    assert "parent table outputs/data/mock_survey/tables/parent_catalog.parquet does not exist" in line
+    assert "`dhs stage=mock_survey`" in line and "targets=PATH" in line
+
+
+def test_stage_4a_on_dr10_south_without_tables_names_stage_parent_and_targets(tmp_path):
+    line = user_error(["stage=4a", "survey=dr10_south"], tmp_path)
+    assert "outputs/data/parent/dr10_south/parent_catalog.parquet does not exist" in line
+    assert "`dhs stage=parent survey=dr10_south" in line and "targets=PATH" in line
 
 
 def test_an_unreadable_cosmos_bank_fails_4c_in_one_line(mini_base, tmp_path):

@@ -52,6 +52,7 @@ class _Viewer:
             self.bricks.append((ref.wcs, ref.shape, planes))
         self.bodies: dict[str, bytes] = {}
         self.lock = threading.Lock()
+        self.fault = ""  # "", "pixscale", "centre" or "image_only": a misbehaving service
 
     def body(self, ra: float, dec: float, width: int, bands: str) -> bytes | None:
         for wcs, (h, w), planes in self.bricks:
@@ -71,10 +72,15 @@ class _Viewer:
             hdr["CRVAL1"], hdr["CRVAL2"] = ra, dec
             hdr["CRPIX1"] = hdr["CRPIX2"] = (width + 1) / 2
             hdr["CD1_1"], hdr["CD2_2"], hdr["CD1_2"], hdr["CD2_1"] = -0.262 / 3600, 0.262 / 3600, 0.0, 0.0
+            if self.fault == "pixscale":  # a cutout resampled to 0.5 arcsec/pixel
+                hdr["CD1_1"], hdr["CD2_2"] = -0.5 / 3600, 0.5 / 3600
+            elif self.fault == "centre":  # centred 3 pixels north of the target
+                hdr["CRVAL2"] = dec + 3 * 0.262 / 3600
+            hdus = [fits.PrimaryHDU(img.astype(np.float32), header=hdr),
+                    fits.ImageHDU(ivar.astype(np.float32), header=hdr.copy()),
+                    fits.ImageHDU(mask, header=hdr.copy())]
             buf = io.BytesIO()
-            fits.HDUList([fits.PrimaryHDU(img.astype(np.float32), header=hdr),
-                          fits.ImageHDU(ivar.astype(np.float32), header=hdr.copy()),
-                          fits.ImageHDU(mask, header=hdr.copy())]).writeto(buf)
+            fits.HDUList(hdus[:1] if self.fault == "image_only" else hdus).writeto(buf)
             return buf.getvalue()
         return None
 
@@ -139,7 +145,8 @@ def campaign(tmp_path_factory):
     srv = servers.HttpServer(f"http://127.0.0.1:{server.server_address[1]}", server,
                              server.dhs_state)  # type: ignore[attr-defined]
     cut = [*base, "survey.source=cutout_service", f"survey.cutout_url={srv.url}/viewer/fits-cutout",
-           "cache.mode=brick", "cache.threads=4", "cache.retries=4", "cache.backoff_s=0.01"]
+           "cache.mode=brick", "cache.threads=4", "cache.retries=4", "cache.backoff_s=0.01",
+           "survey.cutout_psf=manifest"]
     first = run_stage(["stage=4b", *cut])
     log = srv.requests()
     srv.reset()
@@ -147,7 +154,8 @@ def campaign(tmp_path_factory):
     rerun_log = srv.requests()
     yield {"root": root, "base": base, "cut": cut, "cfg": compose_config(["stage=4b", *cut]), "exp": exp,
            "manifest": manifest, "targets": targets, "gone": gone, "first": first, "log": log,
-           "second": second, "rerun_log": rerun_log, "viewer": server.viewer}  # type: ignore[attr-defined]
+           "second": second, "rerun_log": rerun_log, "viewer": server.viewer,  # type: ignore[attr-defined]
+           "srv": srv}
     server.shutdown()
     server.server_close()
 
@@ -254,3 +262,89 @@ def test_4c_from_cutouts_equals_the_brick_run(campaign):
         assert (a.error == "").all() and np.isnan(a.psf_map).all()
         for name in ("image", "invvar", "maskbits"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+@pytest.mark.parametrize("fault,card", [("pixscale", "CD1_1"), ("centre", "CRVAL")])
+def test_4b_refuses_a_cutout_with_the_wrong_pixel_scale_or_centre(campaign, tmp_path, fault, card):
+    viewer = campaign["viewer"]
+    over = [*campaign["cut"], f"paths.cache_root={tmp_path / 'cache'}"]
+    viewer.fault = fault
+    try:
+        rep = run_stage(["stage=4b", *over])
+    finally:
+        viewer.fault = ""
+    n = len(campaign["targets"]) - 2
+    assert rep["fetched"] == 0 and rep["failed"] == n, rep
+    reasons = " ".join(str(f) for f in rep["failures"])
+    assert card in reasons and ("pixel" in reasons)
+    assert cs.read_index(str(tmp_path / "cache")) == {}
+
+
+def test_4c_refuses_cached_cutouts_per_row_and_records_the_psf_and_invvar_source(campaign, tmp_path):
+    """Bad files already in a cache (an older run): wrong grid and image-only cutouts are refused
+    row by row; with the sky opt-in an image-only cutout is used and says so; cutout_psf=map
+    reads each target's FWHM from its brick's psfsize maps."""
+    from dhs.inject.cutouts import cut_cutouts
+    from dhs.stages.settings import inject_settings
+
+    man = campaign["manifest"].to_pandas()
+    cache = tmp_path / "cache"
+    shutil.copytree(cs.cutout_dir(layout.cache_root(campaign["cfg"])), cs.cutout_dir(str(cache)))
+    gone = {(t.ra, t.dec) for t in campaign["gone"]}
+    rows = man[[(r, d) not in gone for r, d in zip(man.ra, man.dec)]]
+    brick = rows.brickname.iloc[0]
+    rows = rows[rows.brickname == brick]
+    ra, dec, ids = rows.ra.to_numpy(), rows.dec.to_numpy(), rows.task_id.to_numpy()
+    viewer = campaign["viewer"]
+
+    def rewrite(k: int, fault: str) -> None:
+        viewer.fault = fault
+        try:
+            body = viewer.body(float(ra[k]), float(dec[k]), cs.fetch_size(SIZE), BANDS)
+        finally:
+            viewer.fault = ""
+        key = cs.target_key(cs.Target(float(ra[k]), float(dec[k]), SIZE, BANDS), "ls-dr10-south", 0.262)
+        (cache / "cutouts" / f"{key}.fits").write_bytes(body)
+
+    first = {}
+    for k, pos in enumerate(zip(ra, dec)):
+        first.setdefault(pos, k)
+    assert len(first) >= 4
+    faults = dict(zip(list(first)[:3], ("pixscale", "centre", "image_only")))
+    for pos, fault in faults.items():
+        rewrite(first[pos], fault)
+    code = {"pixscale": "wrong_wcs", "centre": "wrong_wcs", "image_only": "no_invvar"}
+    want = np.array([code.get(faults.get(pos, ""), "") for pos in zip(ra, dec)], dtype=object)
+    base = [*campaign["cut"], f"paths.cache_root={cache}"]
+    s = inject_settings(compose_config(base))
+    got = cut_cutouts(s, ids, ra, dec, BANDS, SIZE, brick)
+    assert list(got.error) == list(want)
+    assert (got.invvar_source[want == ""] == "cutout").all()
+    assert np.isnan(got.psf_map).all()  # cutout_psf=manifest
+    notes = " ".join(got.notes)
+    assert "CD1_1" in notes and "CRVAL" in notes and "cutout_sky_invvar" in notes
+    s = inject_settings(compose_config([*base, "survey.cutout_psf=map", "survey.cutout_sky_invvar=true"]))
+    got = cut_cutouts(s, ids, ra, dec, BANDS, SIZE, brick)
+    k = first[list(first)[2]]
+    assert got.error[k] == "" and got.invvar_source[k] == "sky_estimate"
+    iv = got.invvar[k]
+    true_iv = np.median(campaign["viewer"].bricks[0][2][("invvar", "r")])
+    assert (iv[1] == iv[1, 0, 0]).all() and 0.3 < iv[1, 0, 0] / true_iv < 3  # the sky's, per band
+    ok = got.error == ""
+    assert np.isfinite(got.psf_map[ok]).all() and (got.psf_map[ok] > 0.5).all()
+    # the FWHM is the brick's psfsize map at each target
+    coadd = layout.mock_survey_coadd(campaign["cfg"])
+    psf = open_brick_file(os.path.join(coadd, coadd_relpath(brick, "psfsize", "r")), brick=brick, kind="psfsize")
+    ix, iy = nearest_pixel(psf.wcs, ra[ok], dec[ok])
+    np.testing.assert_allclose(got.psf_map[ok, 1], psf.read()[np.asarray(iy, int), np.asarray(ix, int)])
+
+
+def test_sky_invvar_matches_the_noise_of_a_sky_image():
+    from dhs.fetch.cutout_checks import sky_invvar
+
+    rng = np.random.default_rng(5)
+    img = rng.normal(0.0, [[[0.01]], [[0.02]]], size=(2, 65, 65))
+    img[:, 30:35, 30:35] += 5.0  # a bright object the clipping must ignore
+    iv, sig = sky_invvar(img)
+    np.testing.assert_allclose(sig, [0.01, 0.02], rtol=0.06)
+    np.testing.assert_allclose(iv[:, 0, 0], 1 / np.array([0.01, 0.02]) ** 2, rtol=0.12)
