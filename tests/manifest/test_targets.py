@@ -122,3 +122,15 @@ def test_stage_4a_converts_a_magnitude_depth_brick_table(survey, tmp_path):
 
         check_depth_columns({"psfdepth_r": np.r_[mags["psfdepth_r"].to_numpy(), 5e4, 6e4, 7e4]},
                             "bricks", "auto")
+
+
+def test_require_lrg_flag_null_keeps_every_parent_row(survey):
+    _, base, parent = survey
+    runs = {}
+    for flag in ("is_v1_pure_massive", "null"):
+        over = [*base, *DEBUG_64, f"manifest.require_lrg_flag={flag}", f"variant=flag_{flag}",
+                "manifest.selection_set_ids=[topk_density]"]
+        runs[flag] = dict(run_stage(["stage=4a", *over])["funnel"])
+    assert runs["is_v1_pure_massive"]["is_v1_pure_massive set"] == int(parent.is_v1_pure_massive.sum())
+    assert "null set" not in runs["null"] and not any(k.endswith(" set") for k in runs["null"])
+    assert runs["null"]["unique (brickname, objid)"] == len(parent) > int(parent.is_v1_pure_massive.sum())
