@@ -69,3 +69,27 @@ def test_an_http_folder_needs_file_names(survey):
     with pytest.raises(DhsError, match="cannot be listed"):
         run_stage(["stage=parent", *base, "survey.sweep_root=http://127.0.0.1:9/sweep",
                    "parent.out_root=/nonexistent/never"])
+
+
+def test_stage_parent_reads_an_s3_folder_and_writes_to_s3(survey):
+    from tests.s3_server import moto_server, storage_overrides
+
+    root, base = survey
+    run_stage(["stage=parent", *base])  # the local run to compare with (skipped when done)
+    sweeps = root / "mock_survey" / "sweep" / "10.1"
+    with moto_server() as srv:
+        srv.make_bucket("dr10")
+        s3 = srv.client("s3")
+        for p in sorted(sweeps.iterdir()):
+            s3.upload_file(str(p), "dr10", f"sweep/10.1/{p.name}")
+        over = [*base, *storage_overrides(srv), "parent.catalogs=[s3://dr10/sweep/10.1]",
+                "parent.out_root=s3://dr10/parent", "parent.chunk_rows=40"]
+        summary = run_stage(["stage=parent", *over])
+        assert summary["catalogs"] == len(list(sweeps.iterdir()))
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="dr10", Prefix="parent/")["Contents"]}
+        assert {"parent/bricks_with_region.parquet", "parent/region_selections.parquet"} <= keys
+        got = read_table("s3://dr10/parent/parent_catalog.parquet", ["objid", *lrg.FLAGS], what="parent")[0]
+    local = read_table(str(root / "parent" / "mock" / "parent_catalog.parquet"), ["objid", *lrg.FLAGS],
+                       what="parent")[0]
+    assert got.num_rows == local.num_rows and got.num_rows == summary["parent_rows"]
+    assert sorted(got.column("objid").to_pylist()) == sorted(local.column("objid").to_pylist())
