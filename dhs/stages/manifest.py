@@ -23,7 +23,7 @@ import dhs
 from dhs.layout import Experiment
 from dhs.stages import layout
 from dhs.stages import settings as stage_settings
-from dhs.errors import DhsError
+from dhs.errors import ConfigError, DhsError
 from dhs.manifest.allocation import TierPlan, allocate, shortfall_warnings
 from dhs.io import datasets as dio
 from dhs.io import storage
@@ -213,7 +213,13 @@ def run(cfg: Any, ctx: Any) -> dict:
     plan = tier_plan(cfg, len(grid))
     signature = _input_signature(cfg)
     if cfg.get("targets"):
-        from dhs.manifest.targets import load_targets
+        from dhs.manifest.targets import TARGET_SET_ID, load_targets
+
+        ids = cfg.manifest.selection_set_ids
+        if ids is not None and list(ids) != [TARGET_SET_ID]:
+            raise ConfigError(f"manifest.selection_set_ids={list(ids)} with targets={cfg.targets}: a "
+                              f"target list forms one selection set, {TARGET_SET_ID!r}; drop "
+                              "manifest.selection_set_ids (or set it to [targets])")
 
         cand = load_targets(stage_settings.target_settings(cfg))
         sets = cand.sets

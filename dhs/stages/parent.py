@@ -44,6 +44,17 @@ def _entries(cfg: Any) -> list[str]:
     return [str(c) for c in cats] if cats else [str(cfg.survey.sweep_root)]
 
 
+def _check_sweep_root(cfg: Any) -> None:
+    """Without parent.catalogs the survey's sweep folder is read: say what makes it."""
+    root = str(cfg.survey.sweep_root)
+    if cfg.parent.catalogs or storage.is_http(root) or storage.exists(root):
+        return
+    hint = ("run `dhs stage=mock_survey` first (it writes the embedded survey's sweeps)"
+            if cfg.survey.name == "mock" else "point survey.sweep_root at the sweep folder")
+    raise CatalogListError(f"survey.sweep_root={root} does not exist: {hint}, or name the "
+                           "catalogs with `parent.catalogs=[...]`")
+
+
 def catalog_uris(cfg: Any) -> list[str]:
     """The catalog files of ``parent.catalogs`` (folders listed, bare names under sweep_root)."""
     root = str(cfg.survey.sweep_root)
@@ -114,6 +125,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         check_fractions(s.split_fractions)
     except ValueError as exc:
         raise CatalogListError(f"parent.region_nside / parent.split_fractions: {exc}") from exc
+    _check_sweep_root(cfg)
     uris = catalog_uris(cfg)
     fp = _fingerprint(s, uris)
     done = storage.join(s.out_root, dio.SUCCESS)
@@ -158,6 +170,9 @@ def _report(cfg: Any, ctx: Any, s: Any, fp: str, shards: list, todo: list, marke
                             [{"step": k, "rows": v} for k, v in funnel.items()], ["step", "rows"]))
     for note in notes:
         ctx.print(f"[yellow]unit check:[/yellow] {note}")
+    if counts["parent_rows"] == 0:
+        ctx.print(f"[yellow]warning:[/yellow] no catalog row passed the selection (see the funnel); "
+                  f"stage 4a will find no galaxy in {s.out_root}")
     empty = [k for k, v in counts["regions_by_split"].items() if v == 0]
     if empty:
         ctx.print(f"[yellow]warning:[/yellow] no region in split(s) {empty}: too few regions for "

@@ -169,3 +169,15 @@ def test_a_bug_keeps_its_traceback_and_exit_1(tmp_path):
 def test_an_unresolvable_interpolation_names_the_key(tmp_path):
     line = user_error(["stage=plan", "paths.data_root=${nope}", f"paths.runs_root={tmp_path}/runs"], tmp_path)
     assert line == "dhs: paths.data_root: Interpolation key 'nope' not found; fix the ${...} reference."
+
+
+def test_stage_parent_before_the_mock_survey_says_what_to_run(tmp_path):
+    line = user_error(["stage=parent"], tmp_path)
+    assert "survey.sweep_root=outputs/data/mock_survey/sweep/10.1 does not exist" in line
+    assert "`dhs stage=mock_survey`" in line and "parent.catalogs" in line
+
+
+def test_targets_with_selection_set_ids_is_refused(tmp_path):
+    (tmp_path / "t.csv").write_text("ra,dec\n10.0,-5.0\n")
+    line = user_error(["stage=4a", "targets=t.csv", "manifest.selection_set_ids=[topk_density]"], tmp_path)
+    assert "manifest.selection_set_ids=['topk_density'] with targets=t.csv" in line
