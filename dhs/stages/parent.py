@@ -14,7 +14,8 @@ stage 4a reads (``survey=dr10_south`` points ``survey.tables_root`` there).
 
 Idempotency: ``_SUCCESS`` records a fingerprint of the settings and the catalog list; with
 skip_if_exists and the same fingerprint the stage does nothing. An interrupted run with the same
-fingerprint resumes (committed files are kept); another fingerprint, or force=true, starts over.
+fingerprint resumes (committed files are kept); another fingerprint, force=true or
+skip_if_exists=false starts over.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ def datasets(cfg: Any) -> dict:
 
 
 def _fingerprint(s: Any, uris: list[str]) -> str:
-    blob = json.dumps({"settings": asdict(s), "catalogs": uris, "version": dhs.__version__},
+    """Hash of what determines the tables' bytes (not how remote files are fetched)."""
+    settings = {k: v for k, v in asdict(s).items() if k not in ("retries", "backoff_s", "timeout_s")}
+    blob = json.dumps({"settings": settings, "catalogs": uris, "version": dhs.__version__},
                       sort_keys=True, default=str)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
@@ -135,7 +138,7 @@ def run(cfg: Any, ctx: Any) -> dict:
                   "(force=true rebuilds)[/yellow]")
         return {"stage": "parent", "out_root": s.out_root, "skipped_existing": True,
                 **json.loads(storage.read_text(done)).get("counts", {})}
-    _prepare(s, fp, bool(cfg.force))
+    _prepare(s, fp, bool(cfg.force) or not bool(cfg.skip_if_exists))
     shards = [{"uri": u, "name": shard_name(i, u)} for i, u in enumerate(uris)]
     todo = [sh for sh in shards if not (dio.shard_done(s.parent_dir, sh["name"]) and storage.exists(
         storage.join(s.brickstats_dir, f"part-{sh['name']}.parquet")))]

@@ -93,3 +93,20 @@ def test_stage_parent_reads_an_s3_folder_and_writes_to_s3(survey):
                        what="parent")[0]
     assert got.num_rows == local.num_rows and got.num_rows == summary["parent_rows"]
     assert sorted(got.column("objid").to_pylist()) == sorted(local.column("objid").to_pylist())
+
+
+def test_an_interrupted_run_resumes_and_force_starts_over(survey, tmp_path):
+    import os
+
+    root, base = survey
+    over = [*base, f"parent.out_root={tmp_path / 'p'}"]
+    first = run_stage(["stage=parent", *over])
+    done = tmp_path / "p" / "_SUCCESS"
+    os.remove(done)  # as if the run had stopped before its tables
+    part = sorted((tmp_path / "p" / "_brickstats").iterdir())[0]
+    os.remove(part)  # and one catalog had not been committed
+    again = run_stage(["stage=parent", *over])
+    assert first["catalogs"] > 1 and again["catalogs_read"] == 1
+    assert again["parent_rows"] == first["parent_rows"]
+    forced = run_stage(["stage=parent", *over, "force=true"])
+    assert forced["catalogs_read"] == forced["catalogs"] and forced["parent_rows"] == first["parent_rows"]
