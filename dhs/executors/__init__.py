@@ -95,11 +95,27 @@ def detach_tables(obj: Any) -> Any:
     return obj
 
 
+class DiskFullError(DhsError):
+    """A write found no space left on the device: the run stops at once (committed shards are
+    kept; a rerun resumes once there is room)."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def guarded(fn: ShardFn, shard: Any, settings: Any) -> dict:
-    """Worker side: ``fn(shard, settings)`` as {ok, result} or {ok: False, error, traceback}."""
+    """Worker side: ``fn(shard, settings)`` as {ok, result} or {ok: False, error, traceback}.
+    A full disk is raised at once (DiskFullError): no other shard could be written either."""
     try:
         return {"ok": True, "result": fn(shard, settings)}
     except Exception as exc:  # reported by unwrap with the shard it belongs to
+        if disk_full(exc):
+            raise DiskFullError(f"no space left on the device writing {getattr(exc, 'filename', None) or 'a shard'} "
+                                f"({exc.strerror}); the run stopped, committed shards are kept. Free space "
+                                "(or set paths.data_root elsewhere) and rerun to resume.") from None
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "message": str(exc),
                 "user_error": isinstance(exc, DhsError), "traceback": traceback.format_exc()}
 

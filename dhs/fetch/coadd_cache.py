@@ -2,7 +2,8 @@
 
 Layout: ``<cache_root>/<brick>/legacysurvey-<brick>-<kind>[-<band>].fits.fz`` plus a per-brick
 ``_SUCCESS`` (JSON: brick, source, files with kind, band, size in bytes and sha256). A brick whose
-``_SUCCESS`` lists every wanted file is skipped without touching the source; files committed by a
+``_SUCCESS`` lists every wanted file, each present with its recorded size, is skipped without
+touching the source (a file deleted or resized since is fetched again); files committed by a
 killed run (they were checked before their rename) are adopted and hashed, not fetched again;
 a kind added later (e.g. psfsize) fetches only the new files. ``redo=True`` (``force``) fetches
 everything again. A 404 puts the brick on the blacklist (``dhs.fetch.blacklist``) and stops its other
@@ -119,9 +120,14 @@ def _check_brick(s: CacheSettings, brick: str, known_bad: set[str], run_start: f
         return "blacklisted"
     rec = None if s.redo else read_success(s.cache_root, brick)
     have = dict(rec.get("files", {})) if rec else {}
-    if rec and all(name in have for _k, _b, name in wanted):
-        return "complete"
     folder = brick_dir(s.cache_root, brick)
+    if rec and all(name in have for _k, _b, name in wanted):
+        damaged = _damaged(folder, {name: have[name] for _k, _b, name in wanted})
+        if not damaged:
+            return "complete"
+        for name in damaged:  # deleted or resized since: fetched again
+            have.pop(name)
+            storage.remove(storage.join(folder, name))
     clean_stale_temps(folder, run_start)
     st = BrickState(brick, wanted)
     present = set() if s.redo else set(storage.listdir(folder))
@@ -134,6 +140,19 @@ def _check_brick(s: CacheSettings, brick: str, known_bad: set[str], run_start: f
         else:
             st.todo.append((kind, band, name))
     return st
+
+
+def _damaged(folder: str, records: dict) -> list[str]:
+    """Names of recorded files that are missing or whose size differs from their record."""
+    out = []
+    for name, rec in records.items():
+        uri = storage.join(folder, name)
+        try:
+            if storage.size(uri) != int(rec.get("size", -1)):
+                out.append(name)
+        except FileNotFoundError:
+            out.append(name)
+    return out
 
 
 def _adopt(uri: str, kind: str, band: str | None) -> dict:

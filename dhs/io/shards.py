@@ -84,6 +84,12 @@ def marker_uri(dataset: str, shard: str) -> str:
     return storage.join(dataset, SHARDS_DIR, f"{shard}.json")
 
 
+def _fp(marker: Optional[dict]) -> dict:
+    """A marker's fingerprint (empty for markers without one, or with an older plain digest)."""
+    fp = (marker or {}).get("fingerprint")
+    return fp if isinstance(fp, dict) else {}
+
+
 def read_marker(dataset: str, shard: str) -> Optional[dict]:
     uri = marker_uri(dataset, shard)
     if not storage.exists(uri):
@@ -114,7 +120,7 @@ def state(dataset: str, shard: str, fp: Fingerprint) -> str:
     m = read_marker(dataset, shard)
     if m is None:
         return "absent"
-    return "current" if (m.get("fingerprint") or {}).get("digest") == fp.digest else "stale"
+    return "current" if _fp(m).get("digest") == fp.digest else "stale"
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -129,7 +135,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 def changes(old: Optional[dict], new: Fingerprint) -> list[tuple[str, Any, Any]]:
     """(key, old, new) of what differs between a marker's fingerprint and ``new``: settings keys,
     then 'input rows' and 'output schema' when those differ."""
-    ofp = (old or {}).get("fingerprint") or {}
+    ofp = _fp(old)
     if not ofp:
         return [("fingerprint", None, new.digest)]
     fo, fn = flatten(ofp.get("settings") or {}), flatten(new.settings)
@@ -202,7 +208,7 @@ def summarize(dataset: str, expected: Optional[Iterable[str]] = None) -> dict:
         for code, n in (m.get("errors") or {}).items():
             errors[code] = errors.get(code, 0) + int(n)
         nbytes += int(m.get("bytes", 0) or 0)
-        fp = m.get("fingerprint") or {}
+        fp = _fp(m)
         key = fp.get("settings_digest", "")
         digests[key] = digests.get(key, 0) + 1
         if settings is None:
@@ -212,7 +218,7 @@ def summarize(dataset: str, expected: Optional[Iterable[str]] = None) -> dict:
             "errors": dict(sorted(errors.items())), "bytes": nbytes, "shards": len(ms),
             "shards_missing": missing, "settings_digests": digests,
             "settings": settings if len(digests) == 1 else None,
-            "schema": sorted({(m.get("fingerprint") or {}).get("schema", "") for m in ms.values()})}
+            "schema": sorted({_fp(m).get("schema", "") for m in ms.values()})}
 
 
 def finalize(dataset: str, expected: Iterable[str], extra: Optional[dict] = None) -> dict:

@@ -20,13 +20,15 @@ import pyarrow.compute as pc
 from omegaconf import OmegaConf
 
 import dhs
+from dhs import schema
 from dhs.layout import Experiment
 from dhs.stages import layout
 from dhs.stages import settings as stage_settings
 from dhs.errors import ConfigError, DhsError
 from dhs.manifest.allocation import TierPlan, allocate, shortfall_warnings
 from dhs.io import datasets as dio
-from dhs.io import storage
+from dhs.io import shards, storage
+from dhs.io.shards import Fingerprint, canonical_json, schema_version
 from dhs.console import progress, summary_table
 from dhs.manifest.candidates import SPLITS, empty_error, load_candidates, read_selections
 from dhs.io.tables import InputTableError
@@ -93,44 +95,54 @@ def missing_input_error(cfg: Any, key: str, uri: str) -> DhsError:
         + ("; for the embedded survey run `dhs stage=mock_survey` first" if cfg.survey.name == "mock" else ""))
 
 
-def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> str:
-    """Hash of everything that determines a manifest's bytes."""
+def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> Fingerprint:
+    """What determines a manifest's bytes: the input tables (files and sizes), the tier, grid,
+    seeds and manifest options, the experiment and the output schema."""
     pick = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("tier", "grid", "seeds")}
     man = OmegaConf.to_container(cfg.manifest, resolve=True)
-    man.pop("write_csv", None)
-    man.pop("max_total_tasks", None)
+    for key in ("write_csv", "max_total_tasks", "parent", "bricks_with_region", "region_selections"):
+        man.pop(key, None)
     if cfg.get("targets"):
         from dataclasses import asdict
 
         man["targets"] = asdict(stage_settings.target_settings(cfg))
-    blob = json.dumps({**pick, "manifest": man, "variant": str(cfg.variant), "inputs": signature,
-                       "experiment": {"experiment_id": exp.experiment_id, "stamp_size": exp.stamp_size,
-                                      "bandset": exp.bandset}, "version": dhs.__version__}, sort_keys=True)
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+    settings = {**pick, "manifest": man, "variant": str(cfg.variant),
+                "experiment": {"experiment_id": exp.experiment_id, "stamp_size": exp.stamp_size,
+                               "bandset": exp.bandset}, "version": dhs.__version__}
+    inputs = hashlib.blake2b(canonical_json(signature).encode(), digest_size=16).hexdigest()
+    return Fingerprint(inputs, settings, schema_version(schema.MANIFEST))
 
 
-def _prepare(cfg: Any, dataset: str, fp: str) -> str:
-    """'skip' (complete, same settings), else clear what cannot be resumed and return 'write'."""
+def _prepare(cfg: Any, dataset: str, fp: Fingerprint) -> str:
+    """'skip' (complete, same settings), else clear what cannot be resumed and return 'write'.
+
+    A complete manifest built otherwise is never replaced silently (its task_ids feed every later
+    stage): the error lists what changed (key, old, new) and the command that rebuilds it."""
     if cfg.force:
         _clear(cfg, dataset)
         return "write"
-    if dio.is_complete(dataset):
-        rec = json.loads(storage.read_text(storage.join(dataset, dio.SUCCESS)))
-        if rec.get("fingerprint") != fp:
-            raise StaleManifestError(
-                f"{dataset} is complete but was built with different settings (inputs, tier, grid, "
-                "seeds or manifest options changed). Rebuild it with force=true, or point "
-                "paths.data_root elsewhere.")
-        if cfg.skip_if_exists:
-            return "skip"
-        _clear(cfg, dataset)
-        return "write"
     for name in dio.committed_shards(dataset):
-        marker = json.loads(storage.read_text(storage.join(dataset, dio.SHARDS_DIR, f"{name}.json")))
-        if marker.get("fingerprint") != fp:  # an interrupted run with other settings: start over
-            _clear(cfg, dataset)
-            break
+        if shards.state(dataset, name, fp) == "current":
+            continue
+        marker = shards.read_marker(dataset, name)
+        if dio.is_complete(dataset):
+            diffs = "; ".join(f"{k}: {_short(o)} -> {_short(n)}" for k, o, n in shards.changes(marker, fp)[:8])
+            raise StaleManifestError(
+                f"{dataset} is complete but was built with other settings ({diffs}). Rebuild it with "
+                f"`dhs stage=4a tier={cfg.tier.name} force=true` (then rerun 4c), or write elsewhere "
+                "with variant=<name> or paths.data_root=<folder>.")
+        _clear(cfg, dataset)  # an interrupted run with other settings: start over
+        return "write"
+    if dio.is_complete(dataset) and cfg.skip_if_exists and dio.committed_shards(dataset):
+        return "skip"
+    if dio.is_complete(dataset):
+        _clear(cfg, dataset)
     return "write"
+
+
+def _short(v: Any) -> str:
+    text = canonical_json(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _clear(cfg: Any, dataset: str) -> None:
@@ -139,15 +151,18 @@ def _clear(cfg: Any, dataset: str) -> None:
     storage.remove(layout.manifest_csv_dir(cfg, storage.basename(dataset)))
 
 
-def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, shards: list, fp: str,
+def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, plan: list, fp: Fingerprint,
                       bar: Any) -> dict:
     dataset = layout.manifest_dir(cfg, exp.experiment_id)
     counts = {"tasks": 0, "controls": 0, "by_split": {s: 0 for s in SPLITS},
               "controls_by_split": {s: 0 for s in SPLITS},
               "shards_written": 0, "shards_skipped": 0}
-    task = bar.add_task(exp.experiment_id, total=sum(s.n_tasks for s in shards))
-    for shard in shards:
-        if dio.shard_done(dataset, shard.name):
+    task = bar.add_task(exp.experiment_id, total=sum(s.n_tasks for s in plan))
+    shards.recover(dataset)
+    shards.invalidate(dataset)
+    shards.prune(dataset, [s.name for s in plan])
+    for shard in plan:
+        if shards.state(dataset, shard.name, fp) == "current":
             marker = json.loads(storage.read_text(storage.join(dataset, dio.SHARDS_DIR,
                                                                f"{shard.name}.json")))
             counts["shards_skipped"] += 1
@@ -155,8 +170,8 @@ def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, shards: l
             table = builder.table(exp, shard.slot_index)
             ctrl_splits = pc.value_counts(table.filter(pc.equal(table.column("is_control"), 1))
                                           .column("region_split").combine_chunks()).to_pylist()
-            dio.write_shard(table, dataset, shard.name, extra={
-                "fingerprint": fp, "tasks": table.num_rows,
+            dio.write_shard(table, dataset, shard.name, fingerprint=fp, extra={
+                "tasks": table.num_rows,
                 "controls": sum(v["counts"] for v in ctrl_splits),
                 "controls_by_split": {v["values"]: v["counts"] for v in ctrl_splits}})
             if cfg.manifest.write_csv:
@@ -177,8 +192,9 @@ def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, shards: l
         for split, n in marker.get("controls_by_split", {}).items():
             counts["controls_by_split"][split] += int(n)
         bar.advance(task, shard.n_tasks)
-    dio.mark_success(dataset, {"fingerprint": fp, "experiment_id": exp.experiment_id, **counts,
-                               "shards": [s.name for s in shards]})
+    totals = {k: v for k, v in counts.items() if k not in ("shards_written", "shards_skipped")}
+    dio.mark_success(dataset, {"fingerprint": fp.digest, "settings": fp.settings,
+                               "experiment_id": exp.experiment_id, **totals, "shards": [s.name for s in plan]})
     return counts
 
 
@@ -241,7 +257,7 @@ def run(cfg: Any, ctx: Any) -> dict:
                                          fps[e.experiment_id]) for e in exps}
     skipped = [e for e in exps if actions[e.experiment_id] == "skip"]
     todo = [e for e in exps if actions[e.experiment_id] != "skip"]
-    if not todo:
+    if not todo and _records_complete(cfg, exps):
         con.print(summary_table("stage 4a: nothing to do", {
             e.experiment_id: "skipped (complete, same settings)" for e in skipped}))
         return {"stage": "4a", "skipped": [e.experiment_id for e in skipped], "experiments": {},
@@ -274,15 +290,20 @@ def run(cfg: Any, ctx: Any) -> dict:
             per_exp[exp.experiment_id] = counts
             dataset = layout.manifest_dir(cfg, exp.experiment_id)
             ctx.record_dataset(dataset, cfg, inputs=input_uris(cfg), counts=counts,
-                extra={"fingerprint": fps[exp.experiment_id], "quartile_edges": cand.edges})
+                extra={"fingerprint": fps[exp.experiment_id].to_json(), "quartile_edges": cand.edges})
             _write_bricks(cfg, exp, bricks, n_per_brick)
+    for exp in skipped:  # a resumed run: the records of what an earlier run finished
+        done = json.loads(storage.read_text(storage.join(layout.manifest_dir(cfg, exp.experiment_id), dio.SUCCESS)))
+        per_exp[exp.experiment_id] = {k: done[k] for k in ("tasks", "controls", "by_split", "controls_by_split")
+                                      if k in done}
+        _write_bricks(cfg, exp, bricks, n_per_brick)
     bdir = layout.bricks_manifest_dir(cfg)
     dio.mark_success(bdir, {"experiments": dio.committed_shards(bdir)})
     _stage_record(cfg, cand, plan, per_exp, slots.groups)
 
     rows = [{"experiment": e, "tasks": c["tasks"], "controls": c["controls"],
              **{s: c["by_split"].get(s, 0) for s in SPLITS},
-             "shards written": c["shards_written"], "shards skipped": c["shards_skipped"]}
+             "shards written": c.get("shards_written", 0), "shards skipped": c.get("shards_skipped", "all")}
             for e, c in per_exp.items()]
     rows += [{"experiment": e.experiment_id, "tasks": "skipped (complete, same settings)"}
              for e in skipped]
@@ -291,6 +312,17 @@ def run(cfg: Any, ctx: Any) -> dict:
     return {"stage": "4a", "experiments": per_exp, "skipped": [e.experiment_id for e in skipped],
             "funnel": funnel, "warnings": cand.warnings + warnings, "estimate": est,
             "quartile_edges": cand.edges, "n_bricks": len(bricks), "wall_s": time.time() - t0}
+
+
+def _records_complete(cfg: Any, exps: list[Experiment]) -> bool:
+    """The bricks manifest and the stage record hold every experiment of ``exps``."""
+    bdir = layout.bricks_manifest_dir(cfg)
+    uri = layout.stage4a_record(cfg)
+    if not dio.is_complete(bdir) or not storage.exists(uri):
+        return False
+    record = json.loads(storage.read_text(uri)).get("tiers", {}).get(str(cfg.tier.name), {})
+    names = {e.experiment_id for e in exps}
+    return names <= set(dio.committed_shards(bdir)) and names <= set(record.get("experiments", {}))
 
 
 def _write_bricks(cfg: Any, exp: Experiment, bricks: Any, n_per_brick: Any) -> None:

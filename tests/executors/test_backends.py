@@ -102,3 +102,23 @@ def test_a_failing_shard_is_named_and_the_others_still_commit(spark, compose, tm
 
 def test_empty_shard_list_runs_nothing(compose):
     assert run_shards(shard_fn, [], None, executor_settings(compose(["cluster=spark_local"]))) == []
+
+
+def _fill_disk(shard, settings):
+    import errno
+
+    with open(shard["log"], "a") as f:
+        f.write(f"{shard['i']}\n")
+    if shard["i"] == 1:
+        raise OSError(errno.ENOSPC, "No space left on device", shard["log"] + ".part")
+    return {"i": shard["i"]}
+
+
+def test_a_full_disk_stops_the_run_at_once_with_one_message(tmp_path, compose):
+    from dhs.executors import DiskFullError
+
+    log = str(tmp_path / "ran.txt")
+    shards = [{"i": i, "log": log} for i in range(6)]
+    with pytest.raises(DiskFullError, match=r"no space left on the device writing .*ran\.txt\.part"):
+        run_shards(_fill_disk, shards, None, executor_settings(compose(["cluster.n_jobs=1"])))
+    assert open(log).read().split() == ["0", "1"]  # the shards after the full disk never ran

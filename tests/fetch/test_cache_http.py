@@ -247,3 +247,21 @@ def test_exception_midway_then_rerun_completes(tmp_path, survey):
         assert rep.bricks_fetched == len(GOOD) and rep.files_adopted >= 5
     _assert_cache_identical(cfg, survey, GOOD)
     assert not _hidden_files(root)
+
+
+def test_a_cached_file_deleted_or_resized_since_is_fetched_again(tmp_path, survey):
+    with http_server(survey, _missing_faults()) as srv:
+        cfg = _cfg(tmp_path, srv.url)
+        stage.run(cfg, make_context())
+        root = layout.cache_root(cfg)
+        gone, cut = (os.path.join(root, GOOD[0], n) for n in sorted(
+            json.loads(open(os.path.join(root, GOOD[0], "_SUCCESS")).read())["files"])[:2])
+        os.remove(gone)
+        with open(cut, "r+b") as f:
+            f.truncate(1000)
+        srv.reset()
+        out = stage.run(compose_config(_overrides(cfg)), make_context())
+        gets = sorted(r[1].rsplit("/", 1)[1] for r in srv.requests() if r[0] == "GET")
+        assert gets == sorted([os.path.basename(gone), os.path.basename(cut)])
+        assert out["bricks_fetched"] == 1
+        _assert_cache_identical(cfg, survey, GOOD)

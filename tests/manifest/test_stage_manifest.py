@@ -172,7 +172,7 @@ def test_skip_force_and_stale_settings(run4a, tmp_path):
     before = _files(tmp_path / "data")
     _, res = run4a(*SMALL)
     assert res["skipped"] == layout.experiment_ids(cfg) and res["experiments"] == {}
-    with pytest.raises(StaleManifestError, match="force=true"):
+    with pytest.raises(StaleManifestError, match=r"seeds\.split_seed: 13 -> 99.*force=true"):
         run4a(*SMALL, "seeds.split_seed=99")
     _, res = run4a(*SMALL, "seeds.split_seed=99", "force=true")
     assert res["experiments"] and _files(tmp_path / "data") != before
