@@ -6,7 +6,9 @@
 A mistake the user can fix (a :class:`dhs.errors.DhsError`, or a Hydra composition error: an
 unknown option, key or type) is printed as one line on stderr and exits with status 2, without a
 traceback; in a sweep every failed job prints its own line. Anything else is a bug and keeps its
-traceback (exit 1). ``HYDRA_FULL_ERROR=1`` shows the traceback of every error.
+traceback (exit 1). A stage that ends with rows or bricks failed for good prints its table of
+reasons and exits with status 3 (``dhs.errors.RunFailedError``). ``HYDRA_FULL_ERROR=1`` shows the
+traceback of every error.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ log = logging.getLogger("dhs")
 
 #: Exit status of an error the user can fix (a bug exits with 1, as Python does).
 EXIT_USER_ERROR = 2
+#: Exit status of a stage that ran to its end with rows or bricks failed for good
+#: (``dhs.errors.RunFailedError``; its table of reasons is printed above the error line).
+EXIT_RUN_FAILED = 3
 
 
 def conf_dir() -> str:
@@ -79,6 +84,7 @@ def run_stage(cfg: DictConfig, ctx: Any) -> dict:
     from dhs.stages.settings import storage_settings
 
     dhs_config.check(cfg)
+    prepare_paths(cfg, ctx)
     storage.configure_from(storage_settings(cfg))
     name = cfg.stage.name
     if cfg.cluster.name == "emr" and name != "plan":
@@ -88,6 +94,18 @@ def run_stage(cfg: DictConfig, ctx: Any) -> dict:
 
         return submit(emr_settings(cfg), config_for_record(cfg), list(ctx.overrides), ctx.console)
     return stages.load(name).run(cfg, ctx)
+
+
+def prepare_paths(cfg: DictConfig, ctx: Any) -> None:
+    """Relative local paths made absolute in the driver when the executors run elsewhere
+    (dhs.config.paths)."""
+    from rich.markup import escape
+
+    from dhs.config.paths import absolute_paths, note
+
+    changed = absolute_paths(cfg)
+    if changed:
+        ctx.console.print(f"[yellow]{escape(note(cfg, changed))}[/yellow]", soft_wrap=True)
 
 
 def _job_label() -> Optional[str]:
@@ -123,6 +141,7 @@ def _app(cfg: DictConfig) -> Any:
     except Exception as exc:
         message = user_message(exc)
         status = "failed"
+        summary = getattr(exc, "summary", None)
         error = (f"{type(exc).__name__}: {message}" if message is not None
                  else "".join(traceback.format_exception(exc)))
         job = _job_label()
@@ -212,7 +231,7 @@ def main() -> None:
         sys.stderr = held.stream
         if not getattr(exc, "dhs_reported", False):
             print_error(message)
-        sys.exit(EXIT_USER_ERROR)
+        sys.exit(getattr(exc, "exit_code", EXIT_USER_ERROR))
     finally:
         held.release()
         sys.stderr = held.stream

@@ -94,8 +94,15 @@ def names(columns: tuple[Column, ...]) -> list[str]:
 
 # ----------------------------------------------------------------------------- stage 4c
 #: Error codes of a 4c row (empty string: no error).
-ERROR_CODES = ("", "edge", "blacklisted_brick", "missing_file", "corrupt_file", "nan_pixels",
-               "bad_psf", "render_failed", "bad_row", "wrong_wcs", "no_invvar")
+#: Class of each code (dhs.inject.failures): 'outcome' (a fact about the sky, not a failure),
+#: 'transient' (a retry can help), 'input' (an input is absent or damaged: repair it, then retry),
+#: 'permanent' (retrying cannot help). ``retry_failed=true`` redoes transient and input rows.
+ERROR_CLASSES = {"edge": "outcome", "nan_pixels": "outcome", "bad_psf": "outcome",
+                 "transient_io": "transient", "corrupt_file": "input", "not_cached": "input",
+                 "missing_file": "permanent", "blacklisted_brick": "permanent",
+                 "access_error": "permanent", "render_failed": "permanent", "bad_row": "permanent",
+                 "wrong_wcs": "input", "no_invvar": "permanent"}
+ERROR_CODES = ("", *ERROR_CLASSES)
 PSF_SOURCES = ("map", "manifest", "default")
 
 
@@ -114,6 +121,9 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
         _c("invvar_source", STR, "", "where the stamp's inverse variance came from: coadd (brick "
            "invvar files), cutout (the service's invvar HDU) or sky_estimate (image-only cutout, "
            "survey.cutout_sky_invvar)"),
+        _c("error_file", STR, "", "file (path or URL) the error concerns; null when none"),
+        _c("error_status", I32, "", "HTTP status of the failed request; null when none"),
+        _c("error_message", STR, "", "exception text of the failure; null for ok rows"),
         _c("arc_snr", F64, "", "sum of arc over good r pixels / sqrt(sum of their variance), arc pixels only"),
         _c("arc_snr_max", F64, "", "largest per-pixel arc / sigma over good r pixels"),
         _c("bad_pixel_frac", F64, "", "fraction of stamp pixels with r-band bad maskbits or invvar <= 0"),

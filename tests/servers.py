@@ -19,7 +19,8 @@ can fail, so a client with enough retries always gets through:
 - ``stall``: the answer waits ``stall_s`` seconds (longer than the client timeout);
 - ``slow``: the answer waits ``slow_s`` seconds, then is sent in full.
 
-Paths containing any string of ``missing`` answer 404 every time.
+Paths containing any string of ``missing`` answer 404 every time. With ``only``, faults hit just
+the paths containing one of its strings (e.g. one brick's files).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Faults:
     faulty_attempts: int = 2
     missing: tuple[str, ...] = ()
     salt: str = ""
+    only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -98,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             n = self.state.attempts.get(key, 0)
             self.state.attempts[key] = n + 1
-        if n >= f.faulty_attempts:
+        if n >= f.faulty_attempts or (f.only and not any(o in self.path for o in f.only)):
             return ""
         u = _uniform(f.salt, *key, n)
         for name, p in (("503", f.p_503), ("drop", f.p_drop), ("truncate", f.p_truncate),

@@ -1,11 +1,13 @@
 """Value checks of a composed dhs config: what the schemas cannot say (FWHM > 0, fractions in
-[0, 1], even stamp sizes, DR10 bands, non-empty grid axes, ...). Each failure names the key, the
+[0, 1], even stamp sizes, DR10 bands, non-empty grid axes, numbers in range by key name
+(``NUMERIC_RULES``), supported URL schemes, S3 endpoint and Spark master URLs, ...). Each failure names the key, the
 allowed values and where the value came from (a group's YAML file or a command-line override).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from dhs.config.groups import GROUPS, fixed_name
@@ -110,6 +112,8 @@ def check_values(cfg: Any) -> None:
     _choice(cfg, "tier.controls", cfg.tier.controls, ("paired", "unpaired"))
     _choice(cfg, "cache.mode", cfg.cache.mode, ("brick", "none"))
     _spark_conf(cfg)
+    _numbers(cfg)
+    _locations(cfg)
     _positive(cfg, "psf.default_fwhm_arcsec", cfg.psf.default_fwhm_arcsec)
     _positive(cfg, "psf.kernel_fwhm_multiple", cfg.psf.kernel_fwhm_multiple)
     if "beta" in cfg.psf and not cfg.psf.beta > 1:
@@ -169,6 +173,93 @@ def _parent(cfg: Any) -> None:
     from dhs.parent.lrg import FLAGS
 
     _choice(cfg, "parent.rank_flag", p.rank_flag, FLAGS)
+
+
+#: Numeric keys by name (wherever they sit in the tree) and the values they take: "> 0",
+#: ">= 0" or "!= 0". Every other number only has to be finite.
+NUMERIC_RULES: dict[str, str] = {
+    **dict.fromkeys(("threads", "timeout_s", "lru_files", "range_block_bytes", "shard_max_tasks",
+                     "max_total_tasks", "chunk", "max_kernel_pix", "stamp_size", "n_bricks",
+                     "brick_size_pix", "galaxies_per_brick", "n_regions", "pixscale_arcsec",
+                     "target_file_mb", "poll_seconds", "timeout_minutes", "n_total_per_split",
+                     "max_galaxies", "z_source", "sersic_n", "hlr_min_arcsec", "hlr_max_arcsec",
+                     "default_fwhm_arcsec", "kernel_fwhm_multiple", "z"), "> 0"),
+    **dict.fromkeys(("retries", "backoff_s", "stars_per_brick", "supersample", "core_mask_radius",
+                     "smooth_sigma_pix", "detect_nsigma", "min_template_snr", "arc_snr_min",
+                     "resolution_min", "score_threshold", "split_seed", "seed_base", "seed"), ">= 0"),
+    "n_jobs": "!= 0",
+}
+_RULE_TEXT = {"> 0": "must be > 0", ">= 0": "must be >= 0",
+              "!= 0": "must not be 0 (-1: every core; n >= 1: n workers)"}
+
+
+def _numbers(cfg: Any) -> None:
+    """Every number finite; numbers named in NUMERIC_RULES inside their range."""
+    import math
+
+    from omegaconf import OmegaConf
+
+    def walk(node: Any, prefix: str) -> None:
+        for key in node.keys():
+            if not prefix and key == "hydra":
+                continue
+            child = node._get_node(key)
+            full = f"{prefix}{key}"
+            if OmegaConf.is_dict(child):
+                if not child._is_missing() and not child._is_none() and full != "cluster.spark_conf":
+                    walk(child, full + ".")
+                continue
+            if OmegaConf.is_list(child) or child._is_missing():
+                continue
+            try:
+                value = node[key]
+            except Exception:  # an unresolvable interpolation is reported where it is read
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                _fail(cfg, full, value, "not a finite number", "a finite number")
+            rule = NUMERIC_RULES.get(str(key))
+            ok = {"> 0": value > 0, ">= 0": value >= 0, "!= 0": value != 0}.get(rule, True)
+            if not ok:
+                _fail(cfg, full, value, _RULE_TEXT[rule], rule.replace("!= 0", "-1 or n >= 1"))
+
+    walk(cfg, "")
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: Where data can live: local paths, file://, S3; the survey is also read over HTTP(S).
+_STORAGE_SCHEMES = ("file", "s3", "s3a", "s3n")
+_URL_KEYS = {"paths.data_root": _STORAGE_SCHEMES, "paths.cache_root": _STORAGE_SCHEMES,
+             "paths.cosmos_bank": _STORAGE_SCHEMES, "survey.tables_root": _STORAGE_SCHEMES,
+             "survey.base_url": _STORAGE_SCHEMES + ("http", "https"),
+             "survey.cutout_url": ("http", "https")}
+_SPARK_MASTER = re.compile(r"^(local(\[(\*|[1-9][0-9]*)(,[0-9]+)?\])?|local-cluster\[[0-9]+,[0-9]+,[0-9]+\]"
+                           r"|spark://[A-Za-z0-9.-]+(:[0-9]+)?(,[A-Za-z0-9.-]+(:[0-9]+)?)*|yarn"
+                           r"|k8s://\S+|mesos://\S+)$")
+_ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?/?$")
+
+
+def _locations(cfg: Any) -> None:
+    """URL schemes of data locations, the S3 endpoint and the Spark master."""
+    for key, schemes in _URL_KEYS.items():
+        group, _, leaf = key.partition(".")
+        try:
+            value = cfg[group].get(leaf)
+        except Exception:  # an unresolvable interpolation is reported where it is read
+            continue
+        m = _SCHEME.match(str(value or ""))
+        if m and m.group(1).lower() not in schemes:
+            _fail(cfg, key, value, f"the {m.group(1)}:// scheme is not supported",
+                  ", ".join(f"{x}://" for x in schemes) + ("" if "file" not in schemes else " or a local path"))
+    endpoint = (cfg.get("storage") or {}).get("s3_endpoint_url")
+    if endpoint and not _ENDPOINT.match(str(endpoint)):
+        _fail(cfg, "storage.s3_endpoint_url", endpoint, "not an http(s)://host[:port] URL",
+              "e.g. http://127.0.0.1:9000 or https://s3.us-west-2.amazonaws.com")
+    master = cfg.cluster.get("spark_master")
+    if master is not None and not _SPARK_MASTER.match(str(master)):
+        _fail(cfg, "cluster.spark_master", master, "not a Spark master URL",
+              "local, local[*], local[N], spark://host:port, yarn, k8s://..., mesos://...")
 
 
 def _spark_conf(cfg: Any) -> None:

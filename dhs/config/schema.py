@@ -229,6 +229,9 @@ class DhsConfig:
     bands: List[str] = field(default_factory=lambda: ["g", "r", "z"])
     skip_if_exists: bool = True
     force: bool = False
+    #: stage 4c: redo the committed shards holding retryable rows (transient or input-damaged
+    #: errors, see dhs.inject.failures), leave the others
+    retry_failed: bool = False
     experiment_id: Optional[str] = None
     targets: Optional[str] = None
     cosmos_bank: CosmosBankConfig = field(default_factory=CosmosBankConfig)

@@ -6,9 +6,10 @@ Layout: ``<cache_root>/<brick>/legacysurvey-<brick>-<kind>[-<band>].fits.fz`` pl
 touching the source (a file deleted or resized since is fetched again); files committed by a
 killed run (they were checked before their rename) are adopted and hashed, not fetched again;
 a kind added later (e.g. psfsize) fetches only the new files. ``redo=True`` (``force``) fetches
-everything again. A 404 puts the brick on the blacklist (``dhs.fetch.blacklist``) and stops its other
-files; any other failure is counted with its reason and leaves the brick without ``_SUCCESS`` so a
-re-run tries again. Nothing that fails stops the run.
+everything again. A 404 puts the brick on the blacklist (``dhs.fetch.blacklist``, with the base URL
+and time) and stops its other files; when every brick asked answers 404, the run stops with a
+``ConfigError`` (a wrong ``survey.base_url``) and blacklists nothing; any other failure is
+counted with its reason and leaves the brick without ``_SUCCESS`` so a re-run tries again.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def fill_cache(s: CacheSettings, bricks: Iterable[str], *, console: Any = None,
     t0 = time.time()
     bricks = sorted(set(bricks))
     rep = CacheReport(bricks_requested=len(bricks))
-    known_bad = set() if s.redo else blacklist.bricks(s.blacklist_uri)
+    known_bad = set() if s.redo else blacklist.bricks(s.blacklist_uri, s.base_url)
     new_bad: list[dict] = []
     now_good: list[str] = []
     moved = [0]
@@ -227,8 +228,9 @@ def fill_cache(s: CacheSettings, bricks: Iterable[str], *, console: Any = None,
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:  # the 404s seen so far are facts, even from an interrupted run
-            if new_bad or now_good:
-                blacklist.update(s.blacklist_uri, new_bad, remove_bricks=now_good)
+            if (new_bad or now_good) and not blacklist.all_missing(_asked(rep), rep.bricks_blacklisted):
+                blacklist.update(s.blacklist_uri, new_bad, remove_bricks=now_good, base_url=s.base_url)
+    _check_not_all_missing(_asked(rep), rep, s)
     rep.bytes_transferred = moved[0]
     rep.wall_s = time.time() - t0
     return rep
@@ -299,8 +301,8 @@ def _handle(what: tuple, fut: Any, s: CacheSettings, rep: CacheReport, futures: 
             rep.bricks_blacklisted += 1
             rep.blacklisted.append(st.brick)
             when = blacklist.utc_now()
-            new_bad.extend({"brick": st.brick, "file": n, "status": code, "time": when}
-                           for n, code in st.missing)
+            new_bad.extend({"brick": st.brick, "file": n, "status": code, "time": when,
+                            "base_url": s.base_url} for n, code in st.missing)
             return 1
         if st.errors:
             rep.bricks_failed += 1
@@ -351,7 +353,7 @@ def probe_bricks(s: CacheSettings, bricks: Iterable[str]) -> CacheReport:
     t0 = time.time()
     bricks = sorted(set(bricks))
     rep = CacheReport(bricks_requested=len(bricks))
-    known_bad = blacklist.bricks(s.blacklist_uri)
+    known_bad = blacklist.bricks(s.blacklist_uri, s.base_url)
     todo = [b for b in bricks if s.redo or b not in known_bad]
     rep.bricks_skipped_blacklisted = len(bricks) - len(todo)
 
@@ -368,14 +370,26 @@ def probe_bricks(s: CacheSettings, bricks: Iterable[str]) -> CacheReport:
             if res is True:
                 good.append(b)
             elif res is False:
-                bad.append({"brick": b, "file": name, "status": 404, "time": blacklist.utc_now()})
+                bad.append({"brick": b, "file": name, "status": 404, "time": blacklist.utc_now(),
+                            "base_url": s.base_url})
                 rep.blacklisted.append(b)
             else:
                 rep.bricks_failed += 1
                 rep.failure_reasons[_reason(res)] += 1
                 rep.failures.append((b, name, describe(res)))
     rep.bricks_blacklisted = len(bad)
-    if bad or (s.redo and good):
-        blacklist.update(s.blacklist_uri, bad, remove_bricks=good)
+    _check_not_all_missing(len(todo), rep, s)
+    if bad or good:
+        blacklist.update(s.blacklist_uri, bad, remove_bricks=good, base_url=s.base_url)
     rep.wall_s = time.time() - t0
     return rep
+
+
+def _asked(rep: CacheReport) -> int:
+    """Bricks a cache run asked the source for (not skipped as blacklisted); bricks already
+    complete in the cache count as answered (the source had them)."""
+    return rep.bricks_blacklisted + rep.bricks_fetched + rep.bricks_failed + rep.bricks_skipped_complete
+
+
+def _check_not_all_missing(asked: int, rep: CacheReport, s: CacheSettings) -> None:
+    blacklist.check_not_all_missing(asked, rep.bricks_blacklisted, rep.blacklisted[:1], s.base_url)

@@ -96,9 +96,11 @@ def render_rows(s: InjectSettings, cols: dict[str, np.ndarray], idx: np.ndarray,
 
 
 def render_isolating_bad_rows(s: InjectSettings, cols: dict, idx: np.ndarray, fwhm: np.ndarray, bands: str,
-                              size: int, bank: Any, cosmos_idx: np.ndarray, error: np.ndarray
+                              size: int, bank: Any, cosmos_idx: np.ndarray, error: np.ndarray,
+                              reason: np.ndarray | None = None
                               ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """Render rows ``idx``; if the batch fails, render row by row and mark bad rows 'bad_row'.
+    """Render rows ``idx``; if the batch fails, render row by row and mark bad rows 'bad_row'
+    (with their ``dhs.inject.failures.Failure`` in ``reason`` when given).
 
     Returns (arcs for idx, renderer metrics for idx, indices actually rendered).
     """
@@ -111,8 +113,12 @@ def render_isolating_bad_rows(s: InjectSettings, cols: dict, idx: np.ndarray, fw
     for k in idx:
         try:
             a, m = render_rows(s, cols, np.array([k]), fwhm, bands, size, bank, cosmos_idx)
-        except (ValueError, FloatingPointError):
+        except (ValueError, FloatingPointError) as exc:
             error[k] = "bad_row"
+            if reason is not None:
+                from dhs.inject.failures import Failure
+
+                reason[k] = Failure("bad_row", "", None, f"{type(exc).__name__}: {exc}"[:500])
             continue
         good.append(k)
         parts.append(a)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from dhs.inject.failures import Failure, classify
 from dhs.inject.settings import InjectSettings
-from dhs.survey.fits_checks import BrickFileError
 from dhs.survey.wcs import check_pixel_scale, nearest_pixel
 from dhs.survey.windows import window_bounds
 
@@ -39,8 +39,15 @@ class BrickStamps:
     maskbits: np.ndarray  # (n, S, S) int32
     psf_map: np.ndarray  # (n, B) psfsize map value at the stamp centre, arcsec (NaN: none)
     error: np.ndarray  # (n,) object: '' or an error code
+    reason: np.ndarray  # (n,) object: None or the row's dhs.inject.failures.Failure
     notes: list[str] = field(default_factory=list)
     invvar_source: np.ndarray | None = None  # (n,) object: coadd, cutout or sky_estimate
+
+    def fail(self, rows: Any, failure: Failure) -> None:
+        """Mark ``rows`` (an index or mask) failed with ``failure``."""
+        self.error[rows] = failure.code
+        for k in np.flatnonzero(_mask(rows, len(self.error))):
+            self.reason[k] = failure
 
 
 def _empty(n: int, nb: int, size: int) -> BrickStamps:
@@ -51,15 +58,14 @@ def _empty(n: int, nb: int, size: int) -> BrickStamps:
         psf_map=np.full((n, nb), np.nan),
         error=np.full(n, "", dtype=object),
         invvar_source=np.full(n, "coadd", dtype=object),
+        reason=np.full(n, None, dtype=object),
     )
 
 
-def _error_code(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "missing_file"
-    if isinstance(exc, (BrickFileError, OSError, ValueError, KeyError, TypeError)):
-        return "corrupt_file"
-    raise exc
+def _mask(rows: Any, n: int) -> np.ndarray:
+    m = np.zeros(n, bool)
+    m[rows] = True
+    return m
 
 
 class _Reader:
@@ -82,7 +88,8 @@ def cut_brick(s: InjectSettings, brick: str, ra: np.ndarray, dec: np.ndarray, ba
               size: int) -> BrickStamps:
     """Cut the stamps of tasks at (ra, dec) (deg) in ``brick`` for every band of ``bands``.
 
-    Row errors: 'missing_file' / 'corrupt_file' (all rows of the brick), 'edge', 'nan_pixels'.
+    Row errors (dhs.inject.failures): 'transient_io', 'missing_file', 'not_cached',
+    'corrupt_file', 'access_error' (all rows of the brick, reason stored), 'edge', 'nan_pixels'.
     The psfsize maps are optional: a missing map leaves NaN (callers fall back).
     """
     from dhs.fetch.remote import open_survey_file, survey_file_uri
@@ -93,14 +100,15 @@ def cut_brick(s: InjectSettings, brick: str, ra: np.ndarray, dec: np.ndarray, ba
         return out
     access = s.survey
     ref_band = "r" if "r" in bands else bands[0]
-    try:  # a PixelScaleError is a configuration error: _error_code re-raises it
+    uri = survey_file_uri(access, brick, "image", ref_band)
+    try:  # a PixelScaleError is a configuration error: classify re-raises it
         ref = open_survey_file(access, brick, "image", ref_band)
-        check_pixel_scale(ref.wcs, s.pixscale_arcsec, survey_file_uri(access, brick, "image", ref_band))
+        check_pixel_scale(ref.wcs, s.pixscale_arcsec, uri)
         ix, iy = nearest_pixel(ref.wcs, np.asarray(ra, float), np.asarray(dec, float))
         ix, iy = np.atleast_1d(ix).astype(int), np.atleast_1d(iy).astype(int)
         h, w = ref.shape
     except Exception as exc:  # noqa: BLE001 - classified, unexpected errors re-raised
-        out.error[:] = _error_code(exc)
+        out.fail(slice(None), classify(exc, uri, cache_mode=access.cache_mode))
         out.notes.append(f"{brick}: {exc}")
         return out
     y0, y1, x0, x1 = (np.asarray(v) for v in zip(*(window_bounds(a, b, size) for a, b in zip(ix, iy))))
@@ -111,16 +119,21 @@ def cut_brick(s: InjectSettings, brick: str, ra: np.ndarray, dec: np.ndarray, ba
         readers: dict[tuple[str, str | None], _Reader] = {}
         for b in bands:
             for kind in ("image", "invvar"):
+                uri = survey_file_uri(access, brick, kind, b)
                 readers[(kind, b)] = _Reader(open_survey_file(access, brick, kind, b), len(todo), size)
+        uri = survey_file_uri(access, brick, "maskbits")
         readers[("maskbits", None)] = _Reader(open_survey_file(access, brick, "maskbits"), len(todo), size)
         for k in todo:
             win = (y0[k], y1[k], x0[k], x1[k])
             for j, b in enumerate(bands):
+                uri = survey_file_uri(access, brick, "image", b)
                 out.image[k, j] = readers[("image", b)].window(*win)
+                uri = survey_file_uri(access, brick, "invvar", b)
                 out.invvar[k, j] = readers[("invvar", b)].window(*win)
+            uri = survey_file_uri(access, brick, "maskbits")
             out.maskbits[k] = readers[("maskbits", None)].window(*win)
     except Exception as exc:  # noqa: BLE001
-        out.error[:] = np.where(out.error == "edge", "edge", _error_code(exc))
+        out.fail(out.error != "edge", classify(exc, uri, cache_mode=access.cache_mode))
         out.notes.append(f"{brick}: {exc}")
         return out
     finite = np.isfinite(out.image).all(axis=(1, 2, 3)) & np.isfinite(out.invvar).all(axis=(1, 2, 3))
@@ -171,16 +184,18 @@ def _cutout_psf(s: InjectSettings, brick: str, ra: np.ndarray, dec: np.ndarray, 
     _psf_at_pixels(access, brick, bands, ix, iy, out.error == "", out)
 
 
-def _cutout_error(exc: BaseException) -> str:
-    """Error code of a cutout that could not be used (geometry and image-only refusals per row)."""
+def _cutout_failure(exc: BaseException, uri: str) -> Failure:
+    """Why a cutout could not be used (geometry and image-only refusals per row, else classified
+    as any read failure)."""
     from dhs.fetch.cutout_checks import CutoutGeometryError, ImageOnlyCutoutError
     from dhs.survey.wcs import PixelScaleError
 
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
     if isinstance(exc, (CutoutGeometryError, PixelScaleError)):
-        return "wrong_wcs"
+        return Failure("wrong_wcs", uri, None, text)
     if isinstance(exc, ImageOnlyCutoutError):
-        return "no_invvar"
-    return _error_code(exc)
+        return Failure("no_invvar", uri, None, text)
+    return classify(exc, uri)
 
 
 def cut_cutouts(s: InjectSettings, task_ids: Any, ra: np.ndarray, dec: np.ndarray, bands: str,
@@ -194,7 +209,7 @@ def cut_cutouts(s: InjectSettings, task_ids: Any, ra: np.ndarray, dec: np.ndarra
     ``cutout_sky_invvar``). The service has no psfsize maps: with ``cutout_psf='map'`` and
     ``brick`` the FWHM comes from the brick's psfsize maps at ``survey.base_url``; else (or where
     they are unreadable) ``psf_map`` stays NaN and stage 4c uses the manifest's psfsize_<band>.
-    ``invvar_source`` is 'cutout' or 'sky_estimate' per row.
+    ``invvar_source`` is 'cutout' or 'sky_estimate' per row. Reasons are stored as in ``cut_brick``.
     """
     from dhs.fetch import cutout_service as cs
 
@@ -211,13 +226,14 @@ def cut_cutouts(s: InjectSettings, task_ids: Any, ra: np.ndarray, dec: np.ndarra
                 done[key] = cs.read_cutout(uri, size, bands, pixscale, ra=float(ra[k]), dec=float(dec[k]),
                                            sky_invvar=s.cutout_sky_invvar)
             except Exception as exc:  # noqa: BLE001 - classified, unexpected errors re-raised
-                done[key] = _cutout_error(exc)
-                hint = " (404 at the service, or run stage 4b)" if done[key] == "missing_file" else ""
-                detail = "" if done[key] == "missing_file" else f" {exc}"
+                failure = _cutout_failure(exc, uri)
+                hint = " (404 at the service, or run stage 4b)" if failure.code == "missing_file" else ""
+                done[key] = Failure(failure.code, failure.file, failure.status, failure.message + hint)
+                detail = "" if failure.code == "missing_file" else f" {exc}"
                 out.notes.append(f"task {task_ids[k]}: cutout {uri}: {type(exc).__name__}{hint}{detail}")
         got = done[key]
-        if isinstance(got, str):
-            out.error[k] = got
+        if isinstance(got, Failure):
+            out.fail(k, got)
             continue
         out.image[k], out.invvar[k], out.maskbits[k], out.invvar_source[k] = got
         if not (np.isfinite(got[0]).all() and np.isfinite(got[1]).all()):

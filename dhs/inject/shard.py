@@ -2,7 +2,8 @@
 
 A shard is ``{"experiment_id", "shard_id", "rows": pyarrow.Table, "stamps_dir", "metrics_dir"}``
 (manifest rows sorted by brick, the two output datasets); the worker gets it with the stage's
-``InjectSettings``. Each brick's files are opened once (per-worker LRU), stamps cut, arcs rendered and added,
+``InjectSettings``; ``"redo": True`` (``retry_failed``) redoes a committed shard. Each brick's
+files are opened once (per-worker LRU), stamps cut, arcs rendered and added,
 metrics computed. Errors stay on their rows (``cutout_ok=0``, ``error_code``); the stamps part is
 written first and the metrics part last, so a shard is done when its metrics marker exists.
 """
@@ -16,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from dhs import schema
+from dhs.inject import failures
+from dhs.inject.failures import Failure
 from dhs.inject.settings import InjectSettings, shard_fingerprint
 from dhs.io import datasets, shards
 
@@ -26,11 +29,12 @@ STAMP_PARQUET = {"column_encoding": {f"{c}.list.element": "BYTE_STREAM_SPLIT" fo
                  "compression_level": 3}
 
 
-def _blacklist(uri: str) -> frozenset:
-    """Bricks on the 4b blacklist (a small file, read per shard so a rerun sees updates)."""
+def _blacklist(uri: str, base_url: str) -> frozenset:
+    """Bricks on the 4b blacklist found missing at ``base_url`` (a small file, read per shard so a
+    rerun sees updates)."""
     from dhs.fetch.blacklist import bricks
 
-    return frozenset(bricks(uri))
+    return frozenset(bricks(uri, base_url))
 
 
 def _bank(s: InjectSettings) -> Any:
@@ -63,6 +67,7 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
     psf_map = np.full((n, nb), np.nan)
     error = np.full(n, "", dtype=object)
     invvar_src = np.full(n, "coadd", dtype=object)
+    reason = np.full(n, None, dtype=object)
     bricks = cols["brickname"]
     for brick in dict.fromkeys(bricks):
         idx = np.flatnonzero(bricks == brick)
@@ -71,6 +76,8 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
                              str(brick))
         elif brick in blacklist:
             error[idx] = "blacklisted_brick"
+            reason[idx] = [Failure("blacklisted_brick", s.blacklist_path, 404,
+                                   f"brick {brick} is on the blacklist (404 at the survey)")] * len(idx)
             continue
         else:
             st = cut_brick(s, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
@@ -78,6 +85,7 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
         error[idx] = st.error
         if st.invvar_source is not None:
             invvar_src[idx] = st.invvar_source
+        reason[idx] = st.reason
     fwhm, psf_src = inj.choose_psf(psf_map, cols, bands, s.psf.default_fwhm_arcsec)
     error[(error == "") & ~(np.isfinite(fwhm) & (fwhm > 0)).all(axis=1)] = "bad_psf"
     cos_idx = np.full(n, -1, np.int64)
@@ -89,7 +97,7 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
     phys: dict[str, np.ndarray] = {}
     if todo.size:
         rendered, met, done = inj.render_isolating_bad_rows(s, cols, todo, fwhm, bands, size, bank,
-                                                            cos_idx, error)
+                                                            cos_idx, error, reason)
         if s.core_mask_radius_pix > 0:
             from dhs.inject.metrics import core_mask
 
@@ -105,7 +113,8 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
     r = bands.index("r") if "r" in bands else 0
     sm = inj.stamp_metrics(arcs[:, r], invvar[:, r], maskbits, s.pixscale_arcsec)
     out: dict[str, Any] = {"cutout_ok": ok.astype(np.int32), "error_code": error.astype(str),
-                           "invvar_source": np.where(ok, invvar_src, None)}
+                           "invvar_source": np.where(ok, invvar_src, None),
+                           **failures.row_columns(list(reason))}
     out.update({k: np.where(ok, v, np.nan) for k, v in sm.items()})
     for b in all_bands:
         j = bands.find(b)
@@ -170,11 +179,11 @@ def run_shard(shard: dict, s: InjectSettings) -> dict:
     mdir, sdir = shard["metrics_dir"], shard["stamps_dir"]
     fp = shard.get("fingerprint") or shard_fingerprint(rows, s)
     o = s.output
-    if s.skip_existing and all(shards.state(d, sid, fp) == "current"
+    if s.skip_existing and not shard.get("redo") and all(shards.state(d, sid, fp) == "current"
                                for d in ((mdir,) if o.metrics_only else (sdir, mdir))):
         return {"shard": sid, "skipped": True, "rows": rows.num_rows, "errors": {}, "bytes": 0, "seconds": 0.0}
     t0 = time.perf_counter()
-    blacklist = _blacklist(s.blacklist_path)
+    blacklist = _blacklist(s.blacklist_path, s.survey.base_url)
     out, arrays = _process(s, rows, _bank(s), blacklist)
     errors: dict[str, int] = {}
     for code in out["error_code"]:

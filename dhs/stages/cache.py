@@ -11,15 +11,21 @@ dhs.fetch.coadd_cache (orchestration), dhs.fetch.download (one file), dhs.fetch.
 stage 4c reads through dhs.fetch.remote. With ``survey.source=cutout_service`` the stage fetches one
 FITS cutout per unique target of the manifests instead (``dhs.fetch.cutout_service``): files in
 ``<cache_root>/cutouts/``, 404 targets in ``<cache_root>/cutouts/_missing.csv``.
+
+Bricks (or targets) that failed after the retries make the stage exit with status 3
+(``RunFailedError``) once everything else is committed; a rerun fetches only them again.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
+
+from rich.markup import escape
 
 from dhs.stages import layout
 from dhs.stages import settings as stage_settings
-from dhs.errors import ConfigError, InputTableError, MissingInputError
+from dhs.errors import ConfigError, InputTableError, MissingInputError, RunFailedError
 from dhs.io import storage
 from dhs.fetch import coadd_cache
 from dhs.console import summary_table
@@ -105,10 +111,10 @@ def run_cutouts(cfg: Any, ctx: Any) -> dict:
     }
     ctx.print(summary_table("4b cutout cache", rows))
     for key, where, reason in rep.failures[:20]:
-        ctx.print(f"[red]failed[/red] {key} {where}: {reason}")
+        ctx.print(f"[red]failed[/red] {escape(f'{key} {where}: {reason}')}")
     if rep.missing:
         ctx.print(f"[yellow]{rep.missing} target(s) missing at the service (404) -> "
-                  f"{storage.join(target, cs.MISSING)}; stage 4c marks them missing_file[/yellow]")
+                  f"{escape(storage.join(target, cs.MISSING))}; stage 4c marks them missing_file[/yellow]")
     summary = {"stage": "4b", "mode": "cutout_service", **rep.as_dict()}
     if storage.exists(target):
         counts = {k: summary[k] for k in ("targets_requested", "skipped_complete", "skipped_missing",
@@ -120,7 +126,23 @@ def run_cutouts(cfg: Any, ctx: Any) -> dict:
                                    "survey": {"path": s.url, "layer": s.layer}},
                            counts=counts, extra={"failure_reasons": rep.failure_reasons,
                                                  "wall_s": rep.wall_s})
+    _fail_if(ctx, summary, rep.failed, rep.targets_requested, rep.missing, "target(s)")
     return summary
+
+
+def _fail_if(ctx: Any, summary: dict, failed: int, requested: int, missing: int, what: str) -> None:
+    """Raise RunFailedError when ``failed`` items failed for good (after the retries) or when
+    every requested item is missing."""
+    if failed == 0 and not (requested and missing == requested):
+        return
+    if failed:
+        command = " ".join(["dhs", *(shlex.quote(o) for o in ctx.overrides if not o.startswith("force="))])
+        msg = (f"stage 4b: {failed} of {requested} {what} failed after the retries (reasons above); "
+               f"a rerun fetches them again: `{command}`")
+    else:
+        msg = (f"stage 4b: every one of the {requested} {what} is missing at the source (404); "
+               "check survey.base_url (or survey.cutout_url)")
+    raise RunFailedError(msg, summary)
 
 
 def run(cfg: Any, ctx: Any) -> dict:
@@ -128,6 +150,11 @@ def run(cfg: Any, ctx: Any) -> dict:
         return run_cutouts(cfg, ctx)
     s = stage_settings.cache_settings(cfg)
     bricks = manifest_bricks(cfg)
+    from dhs.fetch.blacklist import foreign_note
+
+    note = foreign_note(s.blacklist_uri, s.base_url)
+    if note:
+        ctx.print(f"[yellow]{escape(note)}[/yellow]", soft_wrap=True)
     mode = str(cfg.cache.mode)
     if mode == "none":
         ctx.print(f"4b: cache.mode=none: no cache; stage 4c reads sections from {s.base_url}")
@@ -156,10 +183,10 @@ def run(cfg: Any, ctx: Any) -> dict:
     }
     ctx.print(summary_table("4b coadd cache", rows))
     for brick, name, reason in rep.failures[:20]:
-        ctx.print(f"[red]failed[/red] {brick} {name}: {reason}")
+        ctx.print(f"[red]failed[/red] {escape(f'{brick} {name}: {reason}')}")
     if rep.blacklisted:
-        ctx.print(f"[yellow]blacklisted (404): {', '.join(rep.blacklisted[:20])}"
-                  f"{' ...' if len(rep.blacklisted) > 20 else ''} -> {s.blacklist_uri}[/yellow]")
+        ctx.print(f"[yellow]blacklisted (404): {escape(', '.join(rep.blacklisted[:20]))}"
+                  f"{' ...' if len(rep.blacklisted) > 20 else ''} -> {escape(s.blacklist_uri)}[/yellow]")
     summary = {"stage": "4b", "mode": mode, **rep.as_dict()}
     counts = {k: summary[k] for k in ("bricks_requested", "bricks_skipped_complete",
                                       "bricks_skipped_blacklisted", "bricks_fetched",
@@ -174,4 +201,6 @@ def run(cfg: Any, ctx: Any) -> dict:
                            extra={"failure_reasons": summary["failure_reasons"],
                                   "kinds": list(s.kinds), "bands": list(s.bands),
                                   "wall_s": rep.wall_s, "mb_per_s": summary["mb_per_s"]})
+    _fail_if(ctx, summary, rep.bricks_failed, rep.bricks_requested,
+             rep.bricks_blacklisted + rep.bricks_skipped_blacklisted, "brick(s)")
     return summary

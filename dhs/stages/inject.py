@@ -4,6 +4,11 @@ Tasks are grouped into deterministic shards of whole bricks (in brick order, abo
 ``inject.shard_max_tasks`` tasks each; shard boundaries never depend on the number of workers),
 run through the configured executor with the stage's ``InjectSettings`` (built once here, see
 ``dhs.stages.settings.inject_settings``), and committed shard by shard (see dhs.inject.shard).
+
+The stage ends with a table of the errors of every committed row by code and reason
+(dhs.inject.outcomes). Rows that failed for good (any class but ``outcome``, see
+dhs.inject.failures), or no good row at all, exit with status 3; ``retry_failed=true`` redoes
+exactly the shards holding retryable rows (transient or input-damaged) and leaves the others.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rich.markup import escape
+
 from dhs.console import summary_table
-from dhs.errors import MissingInputError
+from dhs.errors import MissingInputError, RunFailedError
 from dhs.executors import run_shards
 from dhs.inject.preflight import check_inputs
+from dhs.inject import outcomes
 from dhs.inject.settings import InjectSettings, shard_fingerprint
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
@@ -87,6 +95,11 @@ def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, manifest: pa.Table, 
     plan_shards = [{**sh, "stamps_dir": target.get(out["stamps"], out["stamps"]),
                     "metrics_dir": target[out["metrics"]], "fingerprint": shard_fingerprint(sh["rows"], s)}
                    for sh in make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))]
+    redo: set[str] = set()
+    if bool(cfg.retry_failed) and not cfg.force:
+        redo = outcomes.shards_to_redo(plan_shards, outcomes.retry_task_ids(
+            outcomes.read_outcomes(out["metrics"]), _blacklist(s)))
+        plan_shards = [{**sh, "redo": sh["shard_id"] in redo} for sh in plan_shards]
     dirs = [target[d] for d in final]
     fps = {sh["shard_id"]: sh["fingerprint"] for sh in plan_shards}
     plan = shards.plan(dirs, fps, s.skip_existing)
@@ -95,7 +108,7 @@ def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, manifest: pa.Table, 
             f"4c {exp}: {len(plan.stale)} committed shard(s) made otherwise are redone "
             f"(to keep them, rerun with inject.run_name=<new name>)", plan.changes()))
     removed = shards.begin(dirs, fps)
-    todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo)]
+    todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo) | redo]
     t0 = time.perf_counter()
     results = run_shards(run_shard, todo, s, stage_settings.executor_settings(cfg),
                          desc=f"4c {exp}", console=ctx.console)
@@ -112,7 +125,8 @@ def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, manifest: pa.Table, 
                 continue
             shards.swap_in(target[d], d)
         counts = {"rows": summary["rows"], "manifest_rows": manifest.num_rows, "shards": len(plan_shards),
-                  "shards_skipped": len(plan.kept), "shards_redone": len(plan.stale),
+                  "shards_skipped": len(set(plan.kept) - redo), "shards_redone": len(plan.stale),
+                  "shards_retried": len(redo),
                   "shards_removed": len(removed.get(target[d], [])), "rows_injected_now": n_new,
                   "errors": summary["errors"], "bytes": summary["bytes"],
                   "bytes_written": sum(r["bytes"] for r in done), "complete": summary["complete"],
@@ -148,8 +162,41 @@ def with_bank_checksum(s: InjectSettings) -> InjectSettings:
     return replace(s, source=replace(s.source, bank_sha256=storage.sha256(path)))
 
 
+def _blacklist(s: InjectSettings) -> set[str]:
+    from dhs.fetch.blacklist import bricks
+
+    return set() if s.survey_source == "cutout_service" else bricks(s.blacklist_path, s.survey.base_url)
+
+
+def report_failures(cfg: Any, ctx: Any, exps: list[str]) -> dict:
+    """The table of reasons over every committed row; raises RunFailedError when rows failed for
+    good or no row is good."""
+    rows, totals = [], []
+    for exp in exps:
+        t = outcomes.read_outcomes(layout.metrics_dir(cfg, exp))
+        rows += outcomes.reason_rows(t, exp)
+        totals.append(outcomes.counts(t))
+    total = outcomes.merge(totals)
+    command = outcomes.retry_command(ctx.overrides) if total.get("retryable") else None
+    if rows:
+        if len(exps) == 1:
+            rows = [{k: v for k, v in r.items() if k != "experiment"} for r in rows]
+        ctx.console.print(summary_table("4c: errors by reason", rows))
+        if command:
+            ctx.console.print(escape(f"{total['retryable']} row(s) can be retried: {command}"), soft_wrap=True)
+    if total and outcomes.any_failed(total):
+        raise RunFailedError(outcomes.failure_message("4c", total, command))
+    return total
+
+
 def run(cfg: Any, ctx: Any) -> dict:
     s = with_bank_checksum(stage_settings.inject_settings(cfg))
+    if s.survey_source != "cutout_service":
+        from dhs.fetch.blacklist import foreign_note
+
+        note = foreign_note(s.blacklist_path, s.survey.base_url)
+        if note:
+            ctx.console.print(f"[yellow]{escape(note)}[/yellow]", soft_wrap=True)
     summaries = {exp: run_experiment(cfg, ctx, exp, s) for exp in layout.experiment_ids(cfg)}
     rows = []
     for exp, c in summaries.items():
@@ -159,4 +206,10 @@ def run(cfg: Any, ctx: Any) -> dict:
                      "MB written": round(c["bytes_written"] / 1e6, 2), "stamps/s": c["stamps_per_s"]})
     ctx.console.print(summary_table("4c: injection", rows))
     outputs = [layout.metrics_dir(cfg, e) for e in summaries]
-    return {"stage": "4c", "experiments": summaries, "outputs": outputs}
+    summary = {"stage": "4c", "experiments": summaries, "outputs": outputs}
+    try:
+        summary["rows"] = report_failures(cfg, ctx, list(summaries))
+    except RunFailedError as exc:
+        exc.summary = summary
+        raise
+    return summary

@@ -38,6 +38,7 @@ def _short(cfg: Any) -> str:
 
 
 def run(cfg: Any, ctx: Any) -> dict:
+    from dhs.cli import prepare_paths
     from dhs.config import schema as dhs_config
 
     rows: list[dict] = []
@@ -49,6 +50,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         name = step_cfg.stage.name
         label = " ".join(step)
         dhs_config.check(step_cfg)
+        prepare_paths(step_cfg, ctx)
         ctx.console.rule(f"[bold]dhs {escape(label)}")
         t0 = time.time()
         summary = stages.load(name).run(step_cfg, ctx) or {}

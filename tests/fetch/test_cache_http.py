@@ -16,6 +16,7 @@ import pytest
 import dhs.config.schema  # noqa: F401  (registers the config schemas)
 from dhs.stages import layout
 from dhs.context import make_context
+from dhs.errors import RunFailedError
 from dhs.fetch import blacklist
 from dhs.stages import cache as stage
 from dhs.survey.files import brick_files, coadd_relpath
@@ -128,7 +129,9 @@ def test_wrong_file_fails_without_retry_and_run_goes_on(tmp_path):
     with http_server(coadd) as srv:
         cfg = _cfg(tmp_path, srv.url, "cache.kinds=[image]", "bands=[r]")
         write_bricks_manifest(layout.bricks_manifest_dir(cfg), ["0300p030", "0301p030"])
-        out = stage.run(cfg, make_context())
+        with pytest.raises(RunFailedError, match="1 of 2 brick.s. failed after the retries") as failed:
+            stage.run(cfg, make_context())
+        out = failed.value.summary
         assert out["bricks_fetched"] == 1 and out["bricks_failed"] == 1
         assert out["failure_reasons"] == {"WrongFileError": 1}
         assert "BRICKNAM='9999p999'" in out["failures"][0][2]

@@ -28,6 +28,7 @@ from dhs.survey.windows import cut_array
 from dhs.survey.wcs import nearest_pixel
 from tests import servers
 from tests.helpers import compose_config
+from dhs.errors import RunFailedError
 from tests.helpers import run_stage
 
 TINY = ["mock_survey.n_bricks=3", "mock_survey.brick_size_pix=260", "mock_survey.galaxies_per_brick=8",
@@ -205,8 +206,13 @@ def test_a_bad_answer_is_rejected_with_its_name(campaign, tmp_path):
         cs.check_cutout_bytes(data, cs.Target(t.ra, t.dec, 32, "grz"), None, "x.fits")
 
 
-def _stamps(over: list[str]):
-    run_stage(over)
+def _stamps(over: list[str], lost: bool = False):
+    """Run 4c; with ``lost``, rows are expected to fail for good (404 targets: exit 3)."""
+    if lost:
+        with pytest.raises(RunFailedError, match=r"row\(s\) failed for good"):
+            run_stage(over)
+    else:
+        run_stage(over)
     cfg = compose_config(over)
     exp = layout.experiment_ids(cfg)[0]
     met = dio.read_dataset(layout.metrics_dir(cfg, exp)).to_pandas().set_index("task_id")
@@ -233,7 +239,7 @@ def test_4c_from_cutouts_equals_the_brick_run(campaign):
     if not os.path.isdir(no_maps):
         shutil.copytree(coadd, no_maps, ignore=shutil.ignore_patterns("*psfsize*"))
     save = ["stage=4c", "output.save_arc=true"]
-    ids_c, met_c, cut = _stamps([*campaign["cut"], *save, "inject.run_name=from_cutouts"])
+    ids_c, met_c, cut = _stamps([*campaign["cut"], *save, "inject.run_name=from_cutouts"], lost=True)
     ids_b, met_b, brk = _stamps([*campaign["base"], *save, "cache.mode=none", f"survey.base_url={no_maps}",
                                  "inject.run_name=from_bricks"])
     assert list(ids_c) == list(ids_b)

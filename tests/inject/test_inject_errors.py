@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pytest
 from astropy.io import fits
 
+from dhs.errors import RunFailedError
 from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.fetch.blacklist import write_rows
@@ -68,8 +69,10 @@ def broken(mini_base, mini_root, tmp_path_factory):
     cfg = compose_config(over)
     _custom_manifest(cfg, exp, rows)
     write_rows(layout.blacklist_path(cfg), [{"brick": bricks[2], "file": "image-g", "status": 404,
-                                             "time": "2026-01-01T00:00:00Z"}])
-    summary = run_stage(over)
+                                             "time": "2026-01-01T00:00:00Z", "base_url": str(coadd)}])
+    with pytest.raises(RunFailedError, match=r"stage 4c: 8 of 12 row\(s\) failed for good") as failed:
+        run_stage(over)
+    summary = failed.value.summary
     metrics = dio.read_dataset(layout.metrics_dir(cfg, exp)).to_pandas()
     return {"over": over, "cfg": cfg, "exp": exp, "bricks": bricks, "metrics": metrics, "rows": rows,
             "coadd": coadd, "summary": summary}
@@ -104,9 +107,11 @@ def test_corrupt_file_is_its_own_code(broken, tmp_path):
     target.write_bytes(b"SIMPLE  = T" + b"\0" * 5000)
     over = [o for o in broken["over"] if not o.startswith(("survey.base_url", "inject.run_name"))]
     over += [f"survey.base_url={coadd}", "inject.run_name=corrupt"]
-    run_stage(over)
+    with pytest.raises(RunFailedError, match="3 can be retried: `dhs.* retry_failed=true`"):
+        run_stage(over)
     cfg = compose_config(over)
     m = dio.read_dataset(layout.metrics_dir(cfg, broken["exp"])).to_pandas()
     assert set(_codes(m, broken["bricks"][0])) <= {"corrupt_file", "edge"}
     assert (_codes(m, broken["bricks"][0]) == "corrupt_file").sum() >= 3
-    assert set(_codes(m, broken["bricks"][2])) == {"blacklisted_brick"}
+    # the blacklist was made against the other copy of the survey: not applied here
+    assert set(_codes(m, broken["bricks"][2])) == {""}
