@@ -38,8 +38,8 @@ def _short(cfg: Any) -> str:
 
 
 def run(cfg: Any, ctx: Any) -> dict:
-    from dhs.cli import prepare_paths
     from dhs.config import schema as dhs_config
+    from dhs.config.paths import absolute_paths, note
 
     rows: list[dict] = []
     summaries: list[dict] = []
@@ -50,7 +50,9 @@ def run(cfg: Any, ctx: Any) -> dict:
         name = step_cfg.stage.name
         label = " ".join(step)
         dhs_config.check(step_cfg)
-        prepare_paths(step_cfg, ctx)
+        changed = absolute_paths(step_cfg)  # remote executors: relative paths made absolute
+        if changed:
+            ctx.console.print(f"[yellow]{escape(note(step_cfg, changed))}[/yellow]", soft_wrap=True)
         ctx.console.rule(f"[bold]dhs {escape(label)}")
         t0 = time.time()
         summary = stages.load(name).run(step_cfg, ctx) or {}
