@@ -276,9 +276,11 @@ def test_4b_refuses_a_cutout_with_the_wrong_pixel_scale_or_centre(campaign, tmp_
     over = [*campaign["cut"], f"paths.cache_root={tmp_path / 'cache'}"]
     viewer.fault = fault
     try:
-        rep = run_stage(["stage=4b", *over])
+        with pytest.raises(RunFailedError, match=r"target\(s\) failed after the retries") as failed:
+            run_stage(["stage=4b", *over])
     finally:
         viewer.fault = ""
+    rep = failed.value.summary
     n = len(campaign["targets"]) - 2
     assert rep["fetched"] == 0 and rep["failed"] == n, rep
     reasons = " ".join(str(f) for f in rep["failures"])
