@@ -27,7 +27,7 @@ from dhs.stages import settings as stage_settings
 from dhs.errors import ConfigError, DhsError
 from dhs.manifest.allocation import TierPlan, allocate, shortfall_warnings
 from dhs.io import datasets as dio
-from dhs.io import shards, storage
+from dhs.io import locks, shards, storage
 from dhs.io.shards import Fingerprint, canonical_json, schema_version
 from dhs.console import progress, summary_table
 from dhs.manifest.candidates import SPLITS, empty_error, load_candidates, read_selections
@@ -118,9 +118,8 @@ def _prepare(cfg: Any, dataset: str, fp: Fingerprint) -> str:
 
     A complete manifest built otherwise is never replaced silently (its task_ids feed every later
     stage): the error lists what changed (key, old, new) and the command that rebuilds it."""
-    if cfg.force:
-        _clear(cfg, dataset)
-        return "write"
+    if cfg.force:  # built beside the old one, swapped in once committed
+        return "force"
     for name in dio.committed_shards(dataset):
         if shards.state(dataset, name, fp) == "current":
             continue
@@ -152,8 +151,14 @@ def _clear(cfg: Any, dataset: str) -> None:
 
 
 def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, plan: list, fp: Fingerprint,
-                      bar: Any) -> dict:
-    dataset = layout.manifest_dir(cfg, exp.experiment_id)
+                      bar: Any, force: bool = False) -> dict:
+    """Write the shards of one manifest that are not current; with ``force`` all of them, in a
+    staging folder that replaces the manifest once committed."""
+    final = layout.manifest_dir(cfg, exp.experiment_id)
+    dataset = shards.staging_dir(final) if force else final
+    if force:
+        storage.remove(dataset)
+        storage.remove(layout.manifest_csv_dir(cfg, exp.experiment_id))
     counts = {"tasks": 0, "controls": 0, "by_split": {s: 0 for s in SPLITS},
               "controls_by_split": {s: 0 for s in SPLITS},
               "shards_written": 0, "shards_skipped": 0}
@@ -195,6 +200,8 @@ def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, plan: lis
     totals = {k: v for k, v in counts.items() if k not in ("shards_written", "shards_skipped")}
     dio.mark_success(dataset, {"fingerprint": fp.digest, "settings": fp.settings,
                                "experiment_id": exp.experiment_id, **totals, "shards": [s.name for s in plan]})
+    if force:
+        shards.swap_in(dataset, final)
     return counts
 
 
@@ -281,12 +288,13 @@ def run(cfg: Any, ctx: Any) -> dict:
         con.print(f"[yellow]warning:[/yellow] {w}")
 
     builder = TaskBuilder(cand, slots, grid, plan.replicates, int(cfg.seeds.seed_base))
-    shards = builder.shards(int(cfg.manifest.shard_max_tasks))
+    brick_plan = builder.shards(int(cfg.manifest.shard_max_tasks))
     bricks, n_per_brick = builder.brick_counts()
     per_exp: dict[str, dict] = {}
-    with progress(con) as bar:
+    with locks.hold([layout.manifest_dir(cfg, e.experiment_id) for e in exps]), progress(con) as bar:
         for exp in todo:
-            counts = _write_experiment(cfg, builder, exp, shards, fps[exp.experiment_id], bar)
+            counts = _write_experiment(cfg, builder, exp, brick_plan, fps[exp.experiment_id], bar,
+                                       force=actions[exp.experiment_id] == "force")
             per_exp[exp.experiment_id] = counts
             dataset = layout.manifest_dir(cfg, exp.experiment_id)
             ctx.record_dataset(dataset, cfg, inputs=input_uris(cfg), counts=counts,

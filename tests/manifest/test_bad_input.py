@@ -109,3 +109,18 @@ def test_selected_sets_only(run4a):
     t = dio.read_dataset(layout.manifest_dir(cfg, layout.experiment_ids(cfg)[0]))
     assert set(t.column("selection_set_id").to_pylist()) == {"topk_density"}
     assert set(t.column("ranking_mode").to_pylist()) == {"density"}
+
+
+def test_force_with_a_bad_input_keeps_the_manifest_it_would_replace(run4a, tables, tmp_path):
+    from dhs.io import storage
+
+    cfg, _ = run4a(*SMALL, root=tmp_path / "f")
+    before = storage.tree_digest(str(tmp_path / "f" / "phase4a"))
+    paths = write_tables(tmp_path / "bad", _with(tables, "parent", tables["parent"].drop_columns(["rmag"])))
+    with pytest.raises(InputTableError, match="rmag"):
+        run4a(*SMALL, "force=true", paths=paths, root=tmp_path / "f")
+    assert storage.tree_digest(str(tmp_path / "f" / "phase4a")) == before
+    _, res = run4a(*SMALL, "force=true", root=tmp_path / "f")  # good inputs: rebuilt, same bytes
+    assert res["experiments"] and storage.tree_digest(str(tmp_path / "f" / "phase4a"),
+                                                      exclude_names=("_dhs_record.json", "_stage_config.json")) == \
+        {k: v for k, v in before.items() if not k.endswith(("_dhs_record.json", "_stage_config.json"))}
