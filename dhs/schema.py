@@ -149,13 +149,17 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
 
 
 STAMP_ARRAYS = ("image", "invvar", "maskbits")
+#: Arrays stored as integers under ``output.quantize``.
+QUANTIZED_ARRAYS = ("image", "arc")
 
 
-def stamp_columns(save_arc: bool = False) -> tuple[Column, ...]:
+def stamp_columns(save_arc: bool = False, quantized: bool = False) -> tuple[Column, ...]:
     """The stamps dataset: ids plus flattened (bands, size, size) arrays as Parquet lists.
 
     Floats are stored with Parquet's BYTE_STREAM_SPLIT encoding and zstd (lossless, readable by
-    pyarrow, pandas, polars, DuckDB and Spark); ``dhs.io.stamps.to_numpy`` reshapes rows.
+    pyarrow, pandas, polars, DuckDB and Spark); ``dhs.io.stamps.to_numpy`` reshapes rows. With
+    ``quantized`` (``output.quantize``) image and arc are int32 at ``quant_step`` per band with
+    the dither of ``quant_seed`` (``dhs.io.quantize``; ``to_numpy`` turns them back into floats).
     """
     cols = [
         _c("task_id", STR, "", "task id (joins the metrics dataset)"),
@@ -171,6 +175,12 @@ def stamp_columns(save_arc: bool = False) -> tuple[Column, ...]:
     ]
     if save_arc:
         cols.append(_c("arc", pa.list_(F32), "nmgy", "the injected arc alone (bands, size, size) flattened"))
+    if quantized:
+        unit = "quant_step"
+        cols = [_c(c.name, pa.list_(I32), unit, c.doc + ", quantized") if c.name in QUANTIZED_ARRAYS
+                else c for c in cols]
+        cols += [_c("quant_step", pa.list_(F32), "nmgy", "quantization step per band (noise sigma / Q)"),
+                 _c("quant_seed", I64, "", "dither seed of the quantized arrays")]
     return tuple(cols)
 
 

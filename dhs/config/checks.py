@@ -146,6 +146,7 @@ def check_values(cfg: Any) -> None:
     _positive(cfg, "completeness.z", cfg.completeness.z)
     _positive(cfg, "inject.core_mask_radius", cfg.inject.core_mask_radius, strict=False)
     _positive(cfg, "inject.supersample", cfg.inject.supersample, strict=False)
+    _positive(cfg, "output.quantize", cfg.output.quantize, strict=False)
     for key in ("bad_pixel_frac_max", "wise_brightmask_frac_max"):
         value = cfg.completeness[key]
         if not 0.0 <= value <= 1.0:

@@ -177,8 +177,14 @@ class InjectConfig:
 
 @dataclass
 class OutputConfig:
+    """What stage 4c stores. save_arc: also the injected arc alone; compression: Parquet codec.
+    quantize: 0 = lossless float32 (default); Q > 0 stores image and arc as integers at sigma / Q
+    of each stamp's noise with subtractive dither (FITS tile-compression convention, lossy below
+    the noise: error <= sigma / 2Q, noise variance + 1/(12 Q^2); dhs.io.quantize)."""
+
     save_arc: bool = False
     compression: str = "zstd"
+    quantize: float = 0.0
 
 
 @dataclass

@@ -63,12 +63,14 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """What a shard writes: the arc column (``save_arc``), Parquet ``compression``, and with
-    ``metrics_only`` no stamps at all."""
+    """What a shard writes: the arc column (``save_arc``), Parquet ``compression``, with
+    ``metrics_only`` no stamps at all; ``quantize`` 0 (lossless) or Q, levels per noise sigma of
+    the stored image and arc (``dhs.io.quantize``)."""
 
     save_arc: bool = False
     compression: str = "zstd"
     metrics_only: bool = False
+    quantize: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -124,5 +126,5 @@ def shard_fingerprint(rows: "pa.Table", s: InjectSettings) -> "Fingerprint":
     from dhs import schema
     from dhs.io.shards import Fingerprint, rows_digest, schema_version
 
-    cols = schema.metrics_columns(s.bands) + schema.stamp_columns(s.output.save_arc)
+    cols = schema.metrics_columns(s.bands) + schema.stamp_columns(s.output.save_arc, s.output.quantize > 0)
     return Fingerprint(rows_digest(rows), s.fingerprint_settings(), schema_version(cols, SCHEMA_REVISION))

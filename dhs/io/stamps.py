@@ -12,6 +12,10 @@ of ``bandset``; nanomaggies and 1/nmgy^2) and ``maskbits`` (int32, size x size):
     masks = to_numpy(table, column="maskbits")     # (n, size, size) int32
 
 ``to_numpy`` also takes a pandas DataFrame (e.g. from ``pd.read_parquet``) or a dataset path.
+
+Stamps written with ``output.quantize`` hold image and arc as int32 with ``quant_step`` and
+``quant_seed`` (``dhs.io.quantize``: lossy below the noise); ``read_stamps`` brings those two
+columns along with them and ``to_numpy`` gives back float32 nanomaggies either way.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import pyarrow.compute as pc
 from dhs.errors import InputTableError, MissingInputError
 from dhs.io import datasets as dsets
 from dhs.io import storage
-from dhs.schema import STAMP_ARRAYS
+from dhs.schema import QUANTIZED_ARRAYS, STAMP_ARRAYS
 
 DEFAULT_COLUMNS = ("task_id", "experiment_id", "brickname", "is_control", "bandset", "stamp_size",
                    "cutout_ok", "image", "invvar", "maskbits")
+#: Columns that come along with quantized arrays (their scale and dither).
+QUANT_COLUMNS = ("quant_step", "quant_seed")
 
 
 def read_stamps(dataset: str, task_ids: Optional[Iterable[str]] = None,
@@ -55,6 +61,8 @@ def read_stamps(dataset: str, task_ids: Optional[Iterable[str]] = None,
         with storage.open_input(uri) as f:
             have = pq.read_schema(f).names
             if file_cols is not None:
+                if any(c in QUANTIZED_ARRAYS for c in file_cols):
+                    file_cols += [c for c in QUANT_COLUMNS if c in have and c not in file_cols]
                 absent = [c for c in file_cols if c not in have]
                 if absent:
                     raise InputTableError(f"stamps file {uri} lacks column(s) {absent}; columns: {have}")
@@ -86,8 +94,8 @@ def _as_arrow(table: Any, column: str) -> pa.Table:
     if pd is not None and isinstance(table, pd.Series):
         table = table.to_frame().T
     if pd is not None and isinstance(table, pd.DataFrame):
-        keep = [c for c in (column, "bandset", "stamp_size", "task_id") if c in table.columns]
-        return pa.table({c: pa.array(list(table[c])) if c == column else pa.array(table[c].tolist())
+        keep = [c for c in (column, "bandset", "stamp_size", "task_id") + QUANT_COLUMNS if c in table.columns]
+        return pa.table({c: pa.array(list(table[c])) if c in (column, "quant_step") else pa.array(table[c].tolist())
                          for c in keep})
     raise TypeError(f"to_numpy takes a pyarrow Table, a pandas DataFrame/row or a dataset path, "
                     f"not {type(table).__name__}")
@@ -145,10 +153,29 @@ def to_numpy(table: Any, column: str = "image", *, bands: Optional[int] = None,
                          f"{per_row} for shape {shape}; {bad.size} row(s) have a wrong shape")
     out = np.full((n,) + shape, fill_value, dtype=dtype)
     full = lengths == per_row
-    if full.all():
+    quantized = column in QUANTIZED_ARRAYS and pa.types.is_integer(arr.type.value_type)
+    if full.all() and not quantized:
         values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
         return values.astype(dtype, copy=False).reshape((n,) + shape)
     if full.any():
         sub = arr.filter(pa.array(full))
-        out[full] = pc.list_flatten(sub).to_numpy(zero_copy_only=False).astype(dtype).reshape((-1,) + shape)
+        values = pc.list_flatten(sub).to_numpy(zero_copy_only=False)
+        if quantized:
+            out[full] = _dequantize(t, full, column, values.astype(np.int32).reshape((-1,) + shape))
+        else:
+            out[full] = values.astype(dtype).reshape((-1,) + shape)
     return out
+
+
+def _dequantize(t: pa.Table, rows: np.ndarray, column: str, ints: np.ndarray) -> np.ndarray:
+    """Floats of quantized ``column`` values of the selected rows (their quant_step, quant_seed)."""
+    from dhs.io import quantize
+
+    absent = [c for c in QUANT_COLUMNS if c not in t.column_names]
+    if absent:
+        raise ValueError(f"column {column!r} is quantized (integers) but the rows lack {absent}: "
+                         f"read them too (read_stamps brings them with {column!r})")
+    sel = pa.array(rows)
+    step = pc.list_flatten(t.column("quant_step").combine_chunks().filter(sel)).to_numpy(zero_copy_only=False)
+    seed = t.column("quant_seed").combine_chunks().filter(sel).to_numpy(zero_copy_only=False)
+    return quantize.decode(ints, step.astype(np.float32).reshape(len(seed), -1), seed, column)

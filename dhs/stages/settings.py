@@ -188,6 +188,7 @@ def inject_settings(cfg: Any) -> InjectSettings:
         blacklist_path=layout.blacklist_path(cfg),
         output=OutputSettings(save_arc=bool(cfg.output.save_arc),
                               compression=str(cfg.output.compression),
+                              quantize=float(cfg.output.quantize),
                               metrics_only=bool(cfg.inject.metrics_only)),
         skip_existing=skip_existing(cfg), cutout_psf=str(cfg.survey.cutout_psf),
         cutout_sky_invvar=bool(cfg.survey.cutout_sky_invvar))
