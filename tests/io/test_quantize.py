@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.io import quantize as qz
 from dhs.io.stamps import read_stamps, to_numpy
