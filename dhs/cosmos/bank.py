@@ -190,6 +190,9 @@ def _load(path: str, key: tuple) -> Bank:
                    and isinstance(h5[name], h5py.Dataset) and h5[name].ndim == 1}
         attrs = {k: _attr(v) for k, v in h5.attrs.items()}
     bad = [n for n, c in columns.items() if len(c) != len(images)]
+    if images.ndim == 3 and len(images) == 0:
+        raise BankError(f"{key[0]} holds no galaxies; rebuild it with `dhs stage=cosmos_bank "
+                        "force=true` (check cosmos_bank.hlr_min_arcsec/hlr_max_arcsec and the input).")
     if images.ndim != 3 or bad:
         raise BankError(f"{key[0]}: images {images.shape} and columns {bad} disagree in length; "
                         f"rebuild it with `dhs stage=cosmos_bank force=true`.")
@@ -198,6 +201,41 @@ def _load(path: str, key: tuple) -> Bank:
     return Bank(images=images, ident=columns["ident"], hlr_arcsec=columns["hlr_arcsec"],
                 pixscale=float(attrs["src_pixscale_arcsec"]), columns=columns, attrs=attrs,
                 path=key[0])
+
+
+def check_bank(uri: str, sample: int = 64) -> int:
+    """Open the bank at ``uri`` and check it without loading every image: the datasets and
+    attribute a bank has, matching lengths, at least one galaxy, finite positive half-light radii
+    and finite templates (the first ``sample``). Returns the number of galaxies; raises BankError."""
+    import h5py
+
+    with _LOCK:
+        path, key = _local_path(str(uri))
+    fix = "rebuild it with `dhs stage=cosmos_bank force=true`"
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise BankError(f"{key[0]} is not a readable HDF5 file ({exc}); {fix}.") from exc
+    with h5:
+        missing = [n for n in ("images",) + REQUIRED if n not in h5]
+        if missing or "src_pixscale_arcsec" not in h5.attrs:
+            raise BankError(f"{key[0]} is not a COSMOS bank (missing "
+                            f"{', '.join(missing) or 'attribute src_pixscale_arcsec'}); {fix}.")
+        images = h5["images"]
+        n = int(images.shape[0]) if images.ndim == 3 else -1
+        if n < 0 or any(h5[c].shape[:1] != (n,) for c in REQUIRED):
+            raise BankError(f"{key[0]}: images {images.shape} and its columns disagree in length; {fix}.")
+        if n == 0:
+            raise BankError(f"{key[0]} holds no galaxies; {fix} (check cosmos_bank.hlr_min_arcsec/"
+                            "hlr_max_arcsec and the input).")
+        hlr = np.asarray(h5["hlr_arcsec"][...], float)
+        head = np.asarray(images[: min(n, sample)])
+    if not (np.isfinite(hlr).all() and (hlr > 0).all()):
+        raise BankError(f"{key[0]}: {int((~(np.isfinite(hlr) & (hlr > 0))).sum())} galaxies have a "
+                        f"non-finite or non-positive hlr_arcsec; {fix}.")
+    if not np.isfinite(head).all():
+        raise BankError(f"{key[0]}: templates hold non-finite pixels; {fix}.")
+    return n
 
 
 def load_bank(uri: str) -> Bank:

@@ -55,12 +55,62 @@ def missing_columns_error(uri: str, what: str, missing: Sequence[str], present: 
 
 
 def read_table(uri: str, columns: Sequence[str], *, what: str, optional: Sequence[str] = (),
-               true_filter: str | None = None) -> tuple[pa.Table, int]:
+               true_filter: str | None = None, numeric: Sequence[str] = ()) -> tuple[pa.Table, int]:
     """Read ``columns`` (all required) plus whichever ``optional`` columns exist.
 
     ``true_filter`` names a boolean column: only rows where it is true come back (pushed into the
-    Parquet scan). Returns (table, number of rows before that filter).
+    Parquet scan). ``numeric`` columns must hold numbers (text that parses as numbers is cast to
+    float64; anything else raises InputTableError naming the file, column and a bad value).
+    Returns (table, number of rows before that filter).
     """
+    table, n = _read_any(uri, columns, what, optional, true_filter)
+    return check_numeric(table, [c for c in numeric if c in table.column_names], uri, what), n
+
+
+def check_numeric(table: pa.Table, columns: Sequence[str], uri: str, what: str) -> pa.Table:
+    """``table`` with ``columns`` numeric; text columns that parse as numbers are cast to float64."""
+    for name in columns:
+        col = table.column(name)
+        typ = col.type
+        if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_null(typ):
+            continue
+        if pa.types.is_dictionary(typ):
+            col = col.cast(typ.value_type)
+        try:
+            cast = col.cast(pa.float64()) if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                                             or pa.types.is_boolean(col.type)) else None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            cast = None
+        if cast is None:
+            bad = _first_non_number(col)
+            raise InputTableError(f"{what} table {uri}: column {name!r} must hold numbers but is "
+                                  f"{typ}" + (f" (e.g. row {bad[0]}: {bad[1]!r})" if bad else "")
+                                  + "; fix those values in the table")
+        table = table.set_column(table.column_names.index(name), name, cast)
+    return table
+
+
+def _first_non_number(col: pa.ChunkedArray) -> tuple[int, Any] | None:
+    for i, v in enumerate(col.to_pylist()):
+        if v is None:
+            continue
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return i, v
+    return None
+
+
+def coordinate_problems(ra: np.ndarray, dec: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of rows whose (ra, dec) in degrees cannot be a sky position, by reason."""
+    with np.errstate(invalid="ignore"):
+        return {"ra or dec not finite": ~(np.isfinite(ra) & np.isfinite(dec)),
+                "|dec| > 90": np.isfinite(dec) & (np.abs(dec) > 90.0),
+                "ra outside [0, 360)": np.isfinite(ra) & ((ra < 0.0) | (ra >= 360.0))}
+
+
+def _read_any(uri: str, columns: Sequence[str], what: str, optional: Sequence[str],
+              true_filter: str | None) -> tuple[pa.Table, int]:
     if not storage.exists(uri):
         raise InputTableError(f"{what} table {uri} does not exist; point manifest.{what} at it or set "
                               "paths.data_root, or build the embedded survey's tables with "

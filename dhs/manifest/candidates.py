@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from dhs import draws
 from dhs.errors import DhsError
-from dhs.io.tables import InputTableError, column_numpy, read_table
+from dhs.io.tables import InputTableError, column_numpy, coordinate_problems, read_table
 
 log = logging.getLogger("dhs.manifest.candidates")
 
@@ -26,6 +26,8 @@ N_STRATA = 16
 PARENT_COLUMNS = ("brickname", "ra", "dec", "region_id", "region_split", "rmag")
 #: Copied into the manifest when present (NaN otherwise); nothing downstream reads them.
 PARENT_OPTIONAL = ("objid", "zmag", "w1mag", "rz", "zw1")
+#: Parent columns that must hold numbers (those present are checked as read).
+PARENT_NUMERIC = ("ra", "dec", "region_id", "rmag", "zmag", "w1mag", "rz", "zw1")
 BRICK_COLUMNS = ("brickname", "psfsize_g", "psfsize_r", "psfsize_z", "psfdepth_r", "ebv")
 SELECTION_COLUMNS = ("selection_set_id", "selection_strategy", "ranking_mode", "region_id",
                      "region_split")
@@ -148,6 +150,18 @@ class ManifestInputs:
     pixscale_arcsec: float = 0.262
 
 
+def _drop_bad_coordinates(parent: pa.Table, uri: str, funnel: list, warnings: list) -> pa.Table:
+    """Rows whose (ra, dec) cannot be a sky position are dropped, with a count by reason."""
+    problems = coordinate_problems(column_numpy(parent, "ra"), column_numpy(parent, "dec"))
+    bad = np.logical_or.reduce(list(problems.values()))
+    if not bad.any():
+        return parent
+    counts = ", ".join(f"{int(m.sum())} {why}" for why, m in problems.items() if m.any())
+    warnings.append(f"parent {uri}: dropped {int(bad.sum())} row(s) with impossible coordinates ({counts})")
+    funnel.append(("ra in [0, 360), dec in [-90, 90]", int((~bad).sum())))
+    return parent.filter(pa.array(~bad))
+
+
 def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
     """Read, filter and join the three input tables; the brick table's PSF sizes and depths
     pass the unit checks of ``dhs.parent.units``."""
@@ -157,10 +171,12 @@ def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
     sets = read_selections(inputs.region_selections, inputs.selection_set_ids)
 
     parent, n_read = read_table(inputs.parent, PARENT_COLUMNS + ((flag,) if flag else ()),
-                                what="parent", optional=PARENT_OPTIONAL, true_filter=flag)
+                                what="parent", optional=PARENT_OPTIONAL, true_filter=flag,
+                                numeric=PARENT_NUMERIC)
     funnel.append(("parent catalog rows", n_read))
     if flag:
         funnel.append((f"{flag} set", parent.num_rows))
+    parent = _drop_bad_coordinates(parent, inputs.parent, funnel, warnings)
     for c in PARENT_OPTIONAL[1:]:
         if c not in parent.column_names:
             parent = parent.append_column(c, pa.array(np.full(parent.num_rows, np.nan)))

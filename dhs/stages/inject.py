@@ -152,13 +152,17 @@ def input_paths(s: InjectSettings) -> dict:
 
 
 def with_bank_checksum(s: InjectSettings) -> InjectSettings:
-    """``s`` with the COSMOS bank's sha256 (part of every shard's fingerprint); the bank must exist."""
+    """``s`` with the COSMOS bank's sha256 (part of every shard's fingerprint); the bank must exist
+    and pass ``dhs.cosmos.bank.check_bank``."""
     if s.source.kind != "cosmos":
         return s
     path = str(s.source.bank_path)
     if not storage.exists(path) or storage.isdir(path):
         raise MissingInputError(f"source.bank_path={path} does not exist: build it with "
                                 "`dhs stage=cosmos_bank` or set source.bank_path to a COSMOS bank file")
+    from dhs.cosmos.bank import check_bank
+
+    check_bank(path)  # once here, before any work: empty or malformed banks fail in one line
     return replace(s, source=replace(s.source, bank_sha256=storage.sha256(path)))
 
 
