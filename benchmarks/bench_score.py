@@ -14,9 +14,12 @@ not wall time, is what the rates use):
 - ``onnx cnn``: a four-layer CNN (3x3 convolutions 3-8-8-16-16, ReLU, global pooling, dense
   head; built with onnx.helper) through :class:`dhs.finders.onnx_model.OnnxFinder`, one
   onnxruntime thread, CPU provider, batches of 256; reference: the same network in NumPy;
-- ``read stamps``: the stamps dataset read back into arrays (``dhs.io.stamps``).
+- ``read stamps``: the stamps dataset read back into arrays (``dhs.io.stamps``);
+- ``stage score``: ``dhs stage=score`` (arc finder, one worker: reading, scoring and writing the
+  scores dataset) against stage 4c on the same stamps and core; both wall times of this run.
 
-Targets: arcfinder >= 500 stamps/s/core, ONNX CNN >= 300 stamps/s/core.
+Targets: arcfinder >= 500 stamps/s/core, ONNX CNN >= 300 stamps/s/core, stage score adds <= 30%
+to the 4c wall time.
 Usage: ``python benchmarks/bench_score.py [--quick]``.
 """
 
@@ -100,6 +103,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dhs_bench_score_") as root:
         t0 = time.perf_counter()
         over, wall_4c = make_stamps(root, args.quick)
+        t1 = time.perf_counter()
+        run_stage(["stage=score", *over])
+        wall_score = time.perf_counter() - t1
         images, invvar, mask, read_cpu = load(over)
         n = images.shape[0]
         con.print(f"{n} stamps 64x64 grz from stage 4c (COSMOS injections and controls); set-up "
@@ -136,10 +142,13 @@ def main() -> None:
     table.add_row("onnx cnn (4 conv)", f"{onnx_rate:.0f}", f"{onnx_cpu:.2f}", "same network in NumPy",
                   f"{np_rate:.0f}", f"{onnx_rate / np_rate:.1f}x", ">= 300")
     table.add_row("read stamps", f"{n / read_cpu:.0f}", f"{read_cpu:.2f}", "-", "-", "-", "-")
+    table.add_row("stage score (wall)", f"{n / wall_score:.0f}", f"{wall_score:.2f}", "stage 4c (wall)",
+                  f"{n / wall_4c:.0f}", f"score adds {wall_score / wall_4c:.0%}", "<= 30%")
     con.print(table)
     con.print(f"batch and photutils segmentation give identical scores: {'yes' if same else 'NO'}")
     print(f"RESULT arcfinder_stamps_per_s_core={arc_rate:.0f} onnx_cnn_stamps_per_s_core={onnx_rate:.0f} "
           f"arcfinder_vs_photutils={arc_rate / ref_rate:.2f} onnx_vs_numpy={onnx_rate / np_rate:.2f} "
+          f"score_over_4c_wall={wall_score / wall_4c:.3f} "
           f"stamps={n}")
 
 

@@ -57,12 +57,14 @@ def experiment_id(tier: str, stamp_size: int, bandset: str, grid: str) -> str:
 @dataclass(frozen=True)
 class Paths:
     """The roots every dataset path derives from: ``data_root`` (local folder or s3:// URI),
-    the parent-sample ``variant``, the coadd ``cache_root`` and the injection ``run_name``."""
+    the parent-sample ``variant``, the coadd ``cache_root``, the injection ``run_name`` and the
+    lens finder's ``score_run`` (its scores and completeness folders; the finder's name)."""
 
     data_root: str
     variant: str
     cache_root: str
     run_name: str
+    score_run: str = "arcfinder"
 
     def phase_root(self, phase: str) -> str:
         return join(self.data_root, phase, self.variant)
@@ -93,8 +95,14 @@ class Paths:
     def metrics_dir(self, exp_id: str) -> str:
         return join(self.injection_root(), "metrics", exp_id)
 
+    def scores_dir(self, exp_id: str) -> str:
+        """``{injection root}/scores/{score_run}/{experiment_id}``: a finder's scores of the stamps."""
+        return join(self.injection_root(), "scores", self.score_run, exp_id)
+
     def completeness_dir(self, exp_id: str) -> str:
-        return join(self.phase_root("phase4d"), self.run_name, exp_id)
+        """``{data_root}/phase4d/{variant}/{run_name}/{score_run}/{experiment_id}``: one folder per
+        injection run and finder."""
+        return join(self.phase_root("phase4d"), self.run_name, self.score_run, exp_id)
 
     def validate_dir(self, target: str, exp_id: str) -> str:
         return join(self.phase_root("validate"), str(target), exp_id)

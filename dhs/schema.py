@@ -184,6 +184,23 @@ def stamp_columns(save_arc: bool = False, quantized: bool = False) -> tuple[Colu
     return tuple(cols)
 
 
+# ----------------------------------------------------------------------------- stage score
+#: Why a row has no score (score_flag); '' when it has one.
+SCORE_FLAGS = ("", "no_cutout", "nan_score", "no_pixels", "finder_failed")
+
+#: The scores dataset of stage=score (partitioned by region_split, one row per stamp).
+SCORES: tuple[Column, ...] = (
+    _c("task_id", STR, "", "task id (joins the stamps and metrics datasets)"),
+    _c("is_control", I32, "", "1 for a control (copied from the stamps; never shown to the finder)"),
+    _c("score", F64, "", "finder score, higher = more lens-like (NaN where score_ok = 0)"),
+    _c("score_ok", I32, "", "1 when the finder scored the stamp"),
+    _c("score_flag", STR, "", "why a row has no score: no_cutout, nan_score, no_pixels, finder_failed"),
+    _c("finder", STR, "", "finder name: arcfinder, onnx or python"),
+    _c("model_checksum", STR, "", "sha256 of the ONNX model or of the Python finder's source file"),
+    _c("settings_hash", STR, "", "sha256 (16 hex digits) of the finder name, settings and pixel scale"),
+)
+
+
 # ----------------------------------------------------------------------------- stage 4d
 #: Bin columns a completeness surface can be keyed by (lower edges for the binned quantities).
 SURFACE_KEYS: tuple[Column, ...] = (
@@ -222,10 +239,43 @@ _SURFACE_ACROSS: tuple[Column, ...] = (
 )
 
 
-def surface_columns(keys: tuple[str, ...] | list[str], per_region: bool) -> tuple[Column, ...]:
+#: What made a surface: the finder and its score threshold (every surface table names them).
+SURFACE_LABELS: tuple[Column, ...] = (
+    _c("finder", STR, "", "the finder whose scores made the surface (arcfinder, onnx, python, snr_proxy)"),
+    _c("threshold", F64, "", "score threshold: recovered when score >= threshold"),
+)
+
+#: TPR-at-FPR curves of stage 4d (one row per requested FPR and theta_E/PSF bin).
+TPR_AT_FPR: tuple[Column, ...] = (
+    _c("finder", STR, "", "the finder whose scores are thresholded"),
+    _c("fpr_target", F64, "", "requested false-positive rate of the controls"),
+    _c("resolution_bin", STR, "", "theta_E / psfsize_r bin label, or 'all'"),
+    _c("resolution_lo", F64, "", "lower edge of the theta_E / psfsize_r bin (NaN for 'all')"),
+    _c("resolution_hi", F64, "", "upper edge of the theta_E / psfsize_r bin (NaN for 'all')"),
+    _c("threshold", F64, "", "score threshold set on the controls for fpr_target"),
+    _c("n_controls", I64, "", "valid controls the false-positive rate is measured on"),
+    _c("n_false_positive", I64, "", "of them with score >= threshold"),
+    _c("fpr", F64, "", "measured false-positive rate n_false_positive / n_controls"),
+    _c("fpr_lo", F64, "", "Wilson lower bound of fpr"),
+    _c("fpr_hi", F64, "", "Wilson upper bound of fpr"),
+    _c("n_valid", I64, "", "valid injections in the bin"),
+    _c("n_recovered", I64, "", "of them with score >= threshold"),
+    _c("tpr", F64, "", "true-positive rate (completeness) n_recovered / n_valid"),
+    _c("tpr_lo", F64, "", "Wilson lower bound of tpr"),
+    _c("tpr_hi", F64, "", "Wilson upper bound of tpr"),
+    _c("prevalence", F64, "", "assumed fraction of lenses among the targets (completeness.prevalence)"),
+    _c("purity", F64, "", "prevalence tpr / (prevalence tpr + (1 - prevalence) fpr)"),
+    _c("purity_lo", F64, "", "purity at tpr_lo and fpr_hi"),
+    _c("purity_hi", F64, "", "purity at tpr_hi and fpr_lo"),
+)
+
+
+def surface_columns(keys: tuple[str, ...] | list[str], per_region: bool,
+                    labelled: bool = True) -> tuple[Column, ...]:
     """Columns of a completeness surface keyed by ``keys`` (names from SURFACE_KEYS).
 
-    Per-region surfaces carry region_id; aggregated surfaces carry the across-region statistics.
+    Per-region surfaces carry region_id; aggregated surfaces carry the across-region statistics;
+    ``labelled`` surfaces end with the finder and threshold (SURFACE_LABELS).
     ``region_split`` ('train', 'val', 'test' or 'all') is the partition column.
     """
     by_name = {c.name: c for c in SURFACE_KEYS}
@@ -233,7 +283,7 @@ def surface_columns(keys: tuple[str, ...] | list[str], per_region: bool) -> tupl
     if per_region:
         head.append(_c("region_id", I64, "", "region"))
     tail = _SURFACE_STATS if per_region else _SURFACE_STATS + _SURFACE_ACROSS
-    return tuple(head + [by_name[k] for k in keys]) + tail
+    return tuple(head + [by_name[k] for k in keys]) + tail + (SURFACE_LABELS if labelled else ())
 
 
 # ----------------------------------------------------------------------------- stage mock_survey

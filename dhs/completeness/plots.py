@@ -174,6 +174,28 @@ def completeness_plots(surf: dict, plot_dir: str, *, experiment: str, recovery: 
     return paths
 
 
+def tpr_at_fpr_plot(curves: pd.DataFrame, path: str, *, experiment: str, recovery: str, cl: float = 0.95) -> str:
+    """True-positive rate vs the false-positive rate of the controls (log axis), one line per
+    theta_E/PSF bin and one for every injection; Wilson bands on the TPR."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    cmap = plt.get_cmap("viridis")
+    labels = [b for b in dict.fromkeys(curves["resolution_bin"]) if b != "all"]
+    for i, label in enumerate(["all"] + labels):
+        sub = curves[(curves["resolution_bin"] == label) & (curves["n_valid"] > 0)].sort_values("fpr_target")
+        if sub.empty:
+            continue
+        color = "black" if label == "all" else cmap(i / max(len(labels), 1))
+        _band(ax, sub["fpr_target"].to_numpy(dtype=float), sub, f"{label} (n={int(sub['n_valid'].iloc[0])})",
+              color, prefix="tpr", lw=2.5 if label == "all" else 1.4)
+    ax.set_xscale("log")
+    _finish(ax, f"Completeness at a false-positive rate set on the controls ({experiment})",
+            "false-positive rate of the controls (threshold set for it)",
+            f"finder: {recovery.split(':')[0]}; bands: {cl:.0%} Wilson intervals", "theta_E / PSF FWHM")
+    ax.set_ylabel("true-positive rate (completeness)")
+    return _save(fig, path)
+
+
 def hist_counts(values: Sequence[float], edges: Sequence[float]) -> list[int]:
     """Histogram counts of finite values (for JSON reports)."""
     v = np.asarray(values, dtype=float)

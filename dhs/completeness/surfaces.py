@@ -41,21 +41,24 @@ ALL_SPLITS = "all"
 
 @dataclass(frozen=True)
 class Recovery:
-    """How an injection counts as recovered: the arc-SNR/resolution proxy or lens-finder scores."""
+    """How an injection counts as recovered: its finder score >= ``threshold``.
 
-    arc_snr_min: float = 5.0
-    resolution_min: float = 0.8
-    score_threshold: float = 0.5
+    ``method``: 'fpr' (threshold set on the controls for the false-positive rate ``fpr``),
+    'given' (``completeness.threshold``) or 'snr_proxy' (the oracle rule arc_snr >= threshold,
+    from the metrics; no resolution cut). ``scores_path``: where the scores came from.
+    """
+
+    finder: str
+    threshold: float
+    method: str = "given"
+    fpr: Optional[float] = None
     scores_path: Optional[str] = None
 
-    @property
-    def mode(self) -> str:
-        return "scores" if self.scores_path else "proxy"
-
     def describe(self) -> str:
-        if self.scores_path:
-            return f"score >= {self.score_threshold:g} ({self.scores_path})"
-        return f"arc_snr >= {self.arc_snr_min:g} and theta_E/PSF >= {self.resolution_min:g}"
+        if self.method == "snr_proxy":
+            return f"finder=snr_proxy (oracle): arc_snr >= {self.threshold:g}, no resolution cut"
+        how = f"set for FPR {self.fpr:g} on the controls" if self.method == "fpr" else "given"
+        return f"finder={self.finder}: score >= {self.threshold:.4g} ({how})"
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -152,59 +155,61 @@ def flag_rows(df: pd.DataFrame, *, bad_pixel_frac_max: float = 0.2,
     return out
 
 
-def proxy_recovered(df: pd.DataFrame, arc_snr_min: float, resolution_min: float) -> np.ndarray:
-    """arc_snr >= arc_snr_min and theta_E / psfsize_r >= resolution_min, among valid rows."""
-    snr = df["arc_snr"].to_numpy(dtype=float)
-    res = df["resolution"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        return df["valid"].to_numpy() & (snr >= arc_snr_min) & (res >= resolution_min)
-
-
 def attach_scores(df: pd.DataFrame, scores: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Join lens-finder scores (task_id, score) onto the rows; every valid row needs one.
+    """Join lens-finder scores onto the rows: ``score`` and ``score_ok`` (1 where the finder scored
+    the stamp; a scores table without it counts finite scores as scored).
 
-    Raises InputTableError naming ``source`` (the scores file) for missing columns, duplicate task_ids,
-    or valid rows without a finite score.
+    Raises InputTableError naming ``source`` for missing columns, duplicate task_ids, or valid rows
+    without a scores row (the finder never saw them: score the whole experiment).
     """
     missing = [c for c in ("task_id", "score") if c not in scores.columns]
     if missing:
         raise InputTableError(f"scores file {source} lacks column(s) {missing}; it needs 'task_id' (string, "
-                         f"the task ids of the 4c metrics) and 'score' (float, higher = more lens-like); "
-                         f"found {list(scores.columns)}")
-    scores = scores[["task_id", "score"]]
-    dup = scores["task_id"].duplicated()
+                              f"the task ids of the 4c metrics) and 'score' (float, higher = more lens-like); "
+                              f"found {list(scores.columns)}")
+    sc = scores[["task_id", "score"]].astype({"score": float})
+    ok = scores["score_ok"].to_numpy() == 1 if "score_ok" in scores.columns else np.ones(len(sc), bool)
+    sc = sc.assign(score_ok=ok & np.isfinite(sc["score"].to_numpy()), _scored=True)
+    dup = sc["task_id"].duplicated()
     if dup.any():
         raise InputTableError(f"scores file {source}: {int(dup.sum())} duplicate task_id(s), e.g. "
-                         f"{scores['task_id'][dup].iloc[0]!r}; keep one score per task")
-    out = df.merge(scores.astype({"score": float}), on="task_id", how="left", validate="one_to_one")
-    lacking = out["valid"].to_numpy() & ~np.isfinite(out["score"].to_numpy(dtype=float))
+                              f"{sc['task_id'][dup].iloc[0]!r}; keep one score per task")
+    out = df.merge(sc, on="task_id", how="left", validate="one_to_one")
+    lacking = out["valid"].to_numpy() & out["_scored"].isna().to_numpy()
     if lacking.any():
         ids = out.loc[lacking, "task_id"].head(3).tolist()
         raise InputTableError(f"scores file {source}: {int(lacking.sum())} valid task(s) of the metrics have no "
-                         f"finite score in column 'score' (task_id {', '.join(map(repr, ids))} ...); "
-                         f"score every valid stamp of the experiment")
-    return out
+                              f"score row (task_id {', '.join(map(repr, ids))} ...); score every stamp of the "
+                              f"experiment (`dhs stage=score`)")
+    out["score_ok"] = out["score_ok"].fillna(False).astype(bool)
+    return out.drop(columns="_scored")
 
 
-def score_recovered(df: pd.DataFrame, threshold: float) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return df["valid"].to_numpy() & (df["score"].to_numpy(dtype=float) >= threshold)
+def proxy_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """finder=snr_proxy: the rows' own arc_snr as their score (controls: 0)."""
+    snr = df["arc_snr"].to_numpy(dtype=float)
+    return df.assign(score=snr, score_ok=np.isfinite(snr))
 
 
-def prepare(df: pd.DataFrame, recovery: Recovery, *, resolution_edges: Sequence[float],
-            bad_pixel_frac_max: float, wise_brightmask_frac_max: float,
-            scores: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-    """Rows with bins, ``valid``, ``clean`` and ``recovered`` (injections and controls)."""
+def prepare(df: pd.DataFrame, *, resolution_edges: Sequence[float], bad_pixel_frac_max: float,
+            wise_brightmask_frac_max: float, scores: Optional[pd.DataFrame] = None,
+            scores_source: str = "scores") -> pd.DataFrame:
+    """Rows with bins, ``valid``, ``clean``, ``score`` and ``score_ok`` (injections and controls);
+    ``scores`` None: the snr_proxy's scores (arc_snr). :func:`mark_recovered` adds ``recovered``."""
     out = flag_rows(add_bins(df, resolution_edges), bad_pixel_frac_max=bad_pixel_frac_max,
                     wise_brightmask_frac_max=wise_brightmask_frac_max)
-    if recovery.mode == "scores":
-        if scores is None:
-            raise ValueError("recovery by scores needs the scores table")
-        out = attach_scores(out, scores, str(recovery.scores_path))
-        out["recovered"] = score_recovered(out, recovery.score_threshold)
-    else:
-        out["recovered"] = proxy_recovered(out, recovery.arc_snr_min, recovery.resolution_min)
-    return out
+    return proxy_scores(out) if scores is None else attach_scores(out, scores, scores_source)
+
+
+def recovered_at(df: pd.DataFrame, threshold: float) -> np.ndarray:
+    """Valid, scored rows with score >= threshold (an unscored stamp is never found)."""
+    with np.errstate(invalid="ignore"):
+        return (df["valid"].to_numpy() & df["score_ok"].to_numpy()
+                & (df["score"].to_numpy(dtype=float) >= threshold))
+
+
+def mark_recovered(df: pd.DataFrame, recovery: Recovery) -> pd.DataFrame:
+    return df.assign(recovered=recovered_at(df, recovery.threshold))
 
 
 # ----------------------------------------------------------------------------- surfaces
@@ -256,15 +261,18 @@ def aggregate_regions(per_region: pd.DataFrame, keys: Sequence[str], z: float = 
                                     completeness_region_std=lambda s: s.std(ddof=1))
     g = pooled.join(across).reset_index()
     g = _with_rates(g, z)
-    cols = [c.name for c in surface_columns(tuple(keys), per_region=False)]
+    cols = [c.name for c in surface_columns(tuple(keys), per_region=False, labelled=False)]
     return g[cols]
 
 
-def to_arrow(df: pd.DataFrame, keys: Sequence[str], per_region: bool):
-    """The surface as an Arrow table with the schema of dhs.schema.surface_columns."""
+def to_arrow(df: pd.DataFrame, keys: Sequence[str], per_region: bool, recovery: Optional[Recovery] = None):
+    """The surface as an Arrow table with the schema of dhs.schema.surface_columns, labelled with
+    the finder and threshold of ``recovery``."""
     import pyarrow as pa
 
-    schema = arrow_schema(surface_columns(tuple(keys), per_region))
+    if recovery is not None:
+        df = df.assign(finder=recovery.finder, threshold=float(recovery.threshold))
+    schema = arrow_schema(surface_columns(tuple(keys), per_region, labelled=recovery is not None))
     data = {}
     for field in schema:
         col = df[field.name]

@@ -88,12 +88,12 @@ def check_keys(cfg: Any) -> None:
 
 
 def _names(cfg: Any) -> None:
-    """Stage ids come from dhs.stages; psf, source and cluster schemas fix their option's name
+    """Stage ids come from dhs.stages; psf, source, cluster and finder schemas fix their option's name
     (the code dispatches on it); grid, tier and survey names are free."""
     from dhs.stages import STAGE_MODULES
 
     _choice(cfg, "stage.name", cfg.stage.name, tuple(STAGE_MODULES))
-    for group in ("source", "psf", "cluster"):
+    for group in ("source", "psf", "cluster", "finder"):
         from omegaconf import OmegaConf
 
         name = fixed_name(OmegaConf.get_type(cfg[group]))
@@ -144,6 +144,12 @@ def check_values(cfg: Any) -> None:
     _positive(cfg, "mock_survey.brick_size_pix", cfg.mock_survey.brick_size_pix)
     _positive(cfg, "cosmos_bank.pixscale_arcsec", cfg.cosmos_bank.pixscale_arcsec)
     _positive(cfg, "completeness.z", cfg.completeness.z)
+    _positive(cfg, "score.batch_size", cfg.score.batch_size)
+    c = cfg.completeness
+    for key, values in (("completeness.fpr", [c.fpr]), ("completeness.fpr_grid", list(c.fpr_grid)),
+                        ("completeness.prevalence", [c.prevalence])):
+        if not values or not all(0.0 < v < 1.0 for v in values):
+            _fail(cfg, key, values[0] if len(values) == 1 else values, "a rate must lie in (0, 1)", "0 < x < 1")
     _positive(cfg, "inject.core_mask_radius", cfg.inject.core_mask_radius, strict=False)
     _positive(cfg, "inject.supersample", cfg.inject.supersample, strict=False)
     _positive(cfg, "output.quantize", cfg.output.quantize, strict=False)

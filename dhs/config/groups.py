@@ -1,5 +1,5 @@
 """One structured-config schema per option of the config groups (stage, source, psf, grid, tier,
-cluster, survey).
+cluster, survey, finder).
 
 Each option YAML names its schema first in its defaults list, e.g. ``conf/psf/gaussian.yaml``::
 
@@ -16,7 +16,8 @@ survey YAML that names its schema needs no Python edit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING as NO_DEFAULT
+from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, List, Optional
 
 from omegaconf import MISSING, DictConfig
@@ -226,6 +227,54 @@ class SurveyConfig:
     brick_size_pix: int = 3600
 
 
+# ----------------------------------------------------------------------------- finder
+@dataclass
+class FinderBase:
+    """The lens finder of stage=score (and the recovery of 4d): ``name`` fixes the finder; every
+    other key is a field of the finder's frozen settings class, documented there
+    (``dhs.finders.arcfinder.ArcFinderSettings``, ``onnx_model.OnnxFinderSettings``,
+    ``python_callable.PythonFinderSettings``, ``snr_proxy.SnrProxySettings``)."""
+
+    name: str = MISSING
+
+
+#: Annotations of the finder settings classes (postponed, as strings) -> OmegaConf types.
+_TYPES = {"str": str, "float": float, "int": int, "bool": bool, "tuple[str, ...]": List[str],
+          "tuple[float, ...]": List[float], "dict[str, Any]": Any}
+
+
+def finder_schema(name: str, settings: type) -> type:
+    """The schema of ``finder=<name>``: ``name`` fixed, then the fields of the finder's settings
+    class with its defaults (tuples as lists; a dict takes any key, as ``cluster.spark_conf``; a
+    field without default starts empty and the settings class says what it needs), so a default
+    lives in one place."""
+    specs: list[Any] = [("name", str, field(default=name))]
+    for f in fields(settings):
+        typ = _TYPES[str(f.type)]
+        if f.default_factory is not NO_DEFAULT:  # type: ignore[misc]
+            value = f.default_factory()  # type: ignore[misc]
+        else:
+            value = f.default if f.default is not NO_DEFAULT else typ()
+        if isinstance(value, dict):
+            specs.append((f.name, typ, field(default_factory=_open_dict)))
+        elif isinstance(value, (tuple, list)):
+            specs.append((f.name, typ, field(default_factory=lambda v=value: list(v))))
+        else:
+            specs.append((f.name, typ, field(default=value)))
+    return make_dataclass(f"{settings.__name__.replace('Settings', '')}Config", specs, bases=(FinderBase,))
+
+
+def _finder_schemas() -> tuple[tuple[str, str, type], ...]:
+    from dhs.finders.arcfinder import ArcFinderSettings
+    from dhs.finders.onnx_model import OnnxFinderSettings
+    from dhs.finders.python_callable import PythonFinderSettings
+    from dhs.finders.snr_proxy import SnrProxySettings
+
+    return tuple(("finder", f"{name}_finder_schema", finder_schema(name, cls)) for name, cls in
+                 (("arcfinder", ArcFinderSettings), ("onnx", OnnxFinderSettings),
+                  ("python", PythonFinderSettings), ("snr_proxy", SnrProxySettings)))
+
+
 #: (group, ConfigStore name, schema) of every option schema; the names sit at the root of the
 #: ConfigStore, never inside a group. The first schema of a group is the type of its root node.
 SCHEMAS: tuple[tuple[str, str, type], ...] = (
@@ -241,10 +290,11 @@ SCHEMAS: tuple[tuple[str, str, type], ...] = (
     ("cluster", "spark_cluster_schema", SparkCluster),
     ("cluster", "emr_cluster_schema", EmrCluster),
     ("survey", "survey_schema", SurveyConfig),
+    *_finder_schemas(),
 )
 
 #: The config groups, in the order of the root config's defaults list.
-GROUPS: tuple[str, ...] = ("stage", "source", "psf", "grid", "tier", "cluster", "survey")
+GROUPS: tuple[str, ...] = ("stage", "source", "psf", "grid", "tier", "cluster", "survey", "finder")
 
 
 def schemas_of(group: str) -> list[type]:

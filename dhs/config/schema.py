@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from dhs.config.groups import (GROUPS, SCHEMAS, ClusterBase, CosmosSource, EmrCluster, EmrConfig,  # noqa: F401
-                               GaussianPsf, GridConfig, LocalCluster, MoffatPsf, PipelineStage, PsfBase,
+                               FinderBase, GaussianPsf, GridConfig, LocalCluster, MoffatPsf, PipelineStage, PsfBase,
                                SersicSource, SourceBase, SparkCluster, StageConfig, SurveyConfig,
                                TierConfig)
 from dhs.errors import ConfigError  # noqa: F401  (raised by the checks; importable from here too)
@@ -188,13 +188,36 @@ class OutputConfig:
 
 
 @dataclass
-class CompletenessConfig:
-    """stage=4d: recovery definition, validity cuts and binning. scores: a lens finder's
-    scores table (Parquet with task_id, score); without it recovery is the arc-SNR proxy."""
+class ScoreConfig:
+    """stage=score: the configured finder on the 4c stamps.
 
-    arc_snr_min: float = 5.0
-    resolution_min: float = 0.8
-    score_threshold: float = 0.5
+    batch_size: stamps handed to the finder at once (one 4c shard is scored batch by batch);
+    run_name: folder of the scores under phase4c/<variant>/<inject.run_name>/scores/ (two
+    settings of one finder written side by side need two names).
+    """
+
+    batch_size: int = 256
+    run_name: str = "${finder.name}"
+
+
+@dataclass
+class CompletenessConfig:
+    """stage=4d: recovery by the configured finder's scores, validity cuts and binning.
+
+    fpr: the false-positive rate the score threshold is set for, on the valid controls of
+    ``threshold_splits`` (every split when empty); threshold: a score threshold given directly
+    (then fpr is only measured); finder=snr_proxy uses ``finder.arc_snr_min``. fpr_grid: the
+    false-positive rates of the TPR-at-FPR curves; prevalence: the fraction of lenses among the
+    targets a search looks at, for the purity; scores: a scores dataset or Parquet file (task_id,
+    score) instead of the one stage=score wrote for the configured finder; z: interval width in
+    sigma (Wilson intervals).
+    """
+
+    fpr: float = 0.01
+    threshold: Optional[float] = None
+    threshold_splits: List[str] = field(default_factory=list)
+    fpr_grid: List[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3])
+    prevalence: float = 0.001
     bad_pixel_frac_max: float = 0.2
     wise_brightmask_frac_max: float = 0.2
     z: float = 1.96
@@ -228,6 +251,7 @@ class DhsConfig:
     tier: TierConfig = MISSING
     cluster: ClusterBase = MISSING
     survey: SurveyConfig = MISSING
+    finder: FinderBase = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -247,6 +271,7 @@ class DhsConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     inject: InjectConfig = field(default_factory=InjectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
     completeness: CompletenessConfig = field(default_factory=CompletenessConfig)
     compact: CompactConfig = field(default_factory=CompactConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)

@@ -16,11 +16,13 @@ of ``bandset``; nanomaggies and 1/nmgy^2) and ``maskbits`` (int32, size x size):
 Stamps written with ``output.quantize`` hold image and arc as int32 with ``quant_step`` and
 ``quant_seed`` (``dhs.io.quantize``: lossy below the noise); ``read_stamps`` brings those two
 columns along with them and ``to_numpy`` gives back float32 nanomaggies either way.
+For training a finder, :func:`iter_batches` streams a whole dataset as NumPy batches with their
+labels (``is_control``), file by file, optionally shuffled (deterministic for a seed).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -179,3 +181,53 @@ def _dequantize(t: pa.Table, rows: np.ndarray, column: str, ints: np.ndarray) ->
     step = pc.list_flatten(t.column("quant_step").combine_chunks().filter(sel)).to_numpy(zero_copy_only=False)
     seed = t.column("quant_seed").combine_chunks().filter(sel).to_numpy(zero_copy_only=False)
     return quantize.decode(ints, step.astype(np.float32).reshape(len(seed), -1), seed, column)
+
+
+def iter_batches(path: str, batch_size: int = 256, columns: Sequence[str] = ("image",), shuffle: bool = False,
+                 seed: int = 0) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Stream a stamps dataset as ``(arrays, labels)`` batches of ``batch_size`` rows (the last may
+    be smaller): ``arrays`` maps each of ``columns`` (image, invvar, maskbits, arc, or a scalar
+    column such as task_id) to a NumPy array ((n, bands, size, size) float32, (n, size, size) int32
+    for maskbits, (n,) otherwise); ``labels`` is ``is_control`` as (n,) int64 (1 = control, no arc).
+
+    Rows whose cutout failed (``cutout_ok`` 0) are left out. Memory holds one file at a time.
+    ``shuffle``: the files in a random order and the rows of each file shuffled, both drawn from
+    ``seed`` (the same seed gives the same batches; not a global shuffle across files). The
+    dataset must hold one bandset and stamp size (one experiment).
+    """
+    import pyarrow.parquet as pq
+
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size={batch_size!r}: must be >= 1")
+    batch_size = int(batch_size)
+    files = dsets.data_files(path)
+    if not files:
+        raise MissingInputError(f"no stamps under {path}; run `dhs stage=4c` (with inject.metrics_only=false)")
+    rng = np.random.default_rng(seed)
+    if shuffle:
+        files = [files[i] for i in rng.permutation(len(files))]
+    wanted = list(dict.fromkeys(columns))
+    read = list(dict.fromkeys([*wanted, "is_control", "cutout_ok", "bandset", "stamp_size"]))
+    rest: Optional[tuple[dict[str, np.ndarray], np.ndarray]] = None
+    for uri in files:
+        with storage.open_input(uri) as f:
+            have = pq.read_schema(f).names
+            absent = [c for c in read if c not in have]
+            if absent:
+                raise InputTableError(f"stamps file {uri} lacks column(s) {absent}; columns: {have}")
+            t = pq.read_table(f, columns=read + [c for c in QUANT_COLUMNS if c in have and c not in read])
+        t = t.filter(pc.equal(t.column("cutout_ok"), 1))
+        if shuffle and t.num_rows:
+            t = t.take(pa.array(rng.permutation(t.num_rows)))
+        arrays = {c: (to_numpy(t, c) if c in STAMP_ARRAYS + ("arc",) else
+                      t.column(c).to_numpy(zero_copy_only=False)) for c in wanted}
+        labels = t.column("is_control").to_numpy(zero_copy_only=False).astype(np.int64)
+        if rest is not None:  # the rows left over from the previous file come first
+            arrays = {c: np.concatenate([rest[0][c], v]) for c, v in arrays.items()}
+            labels = np.concatenate([rest[1], labels])
+        n = len(labels) - len(labels) % batch_size
+        for a in range(0, n, batch_size):
+            yield {c: v[a:a + batch_size] for c, v in arrays.items()}, labels[a:a + batch_size]
+        rest = ({c: v[n:] for c, v in arrays.items()}, labels[n:]) if n < len(labels) else None
+    if rest is not None:
+        yield rest

@@ -34,7 +34,9 @@ STAGES: dict[str, Stage] = {
     "4a": Stage("dhs.stages.manifest", "manifests", "task manifests of a tier (galaxies x grid configs)"),
     "4b": Stage("dhs.stages.cache", "cache", "coadd cache: the survey files of every brick of the manifests"),
     "4c": Stage("dhs.stages.inject", "inject", "inject lensed arcs into survey stamps: stamps and metrics"),
-    "4d": Stage("dhs.stages.completeness", "completeness", "completeness surfaces with Wilson intervals, plots"),
+    "score": Stage("dhs.stages.score", "finder", "score the 4c stamps with a lens finder (finder=...)"),
+    "4d": Stage("dhs.stages.completeness", "completeness",
+                "completeness at a false-positive rate set on the controls, Wilson intervals, plots"),
     "4p5": Stage("dhs.stages.compact", "compact", "rewrite Parquet datasets into fewer, larger files"),
     "validate": Stage("dhs.stages.validate", None, "data-quality report of the 4a or 4c outputs"),
 }

@@ -13,9 +13,10 @@ from dhs.layout import Experiment, Paths, experiment_id  # noqa: F401  (used thr
 
 
 def paths(cfg: Any) -> Paths:
-    """``paths.data_root``, ``variant``, ``paths.cache_root`` and ``inject.run_name``."""
+    """``paths.data_root``, ``variant``, ``paths.cache_root``, ``inject.run_name`` and ``score.run_name``."""
     return Paths(data_root=str(cfg.paths.data_root), variant=str(cfg.variant),
-                 cache_root=str(cfg.paths.cache_root), run_name=str(cfg.inject.run_name))
+                 cache_root=str(cfg.paths.cache_root), run_name=str(cfg.inject.run_name),
+                 score_run=str(cfg.score.run_name))
 
 
 def experiments(cfg: Any) -> list[Experiment]:
@@ -94,6 +95,10 @@ def stamps_dir(cfg: Any, exp_id: str) -> str:
 
 def metrics_dir(cfg: Any, exp_id: str) -> str:
     return paths(cfg).metrics_dir(exp_id)
+
+
+def scores_dir(cfg: Any, exp_id: str) -> str:
+    return paths(cfg).scores_dir(exp_id)
 
 
 def completeness_dir(cfg: Any, exp_id: str) -> str:

@@ -26,7 +26,7 @@ def run(cfg: Any, ctx: Any) -> dict:
     choices = Table(title="dhs plan: resolved choices", title_justify="left")
     choices.add_column("group")
     choices.add_column("choice")
-    for group in ("stage", "source", "psf", "grid", "tier", "cluster", "survey"):
+    for group in ("stage", "source", "psf", "grid", "tier", "cluster", "survey", "finder"):
         choices.add_row(group, escape(str(ctx.choices.get(group, cfg[group].name))))
     for key in ("variant", "bands", "paths.data_root", "seeds.split_seed", "seeds.seed_base",
                 "skip_if_exists", "force"):

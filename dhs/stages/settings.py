@@ -209,6 +209,37 @@ def manifest_checks(cfg: Any) -> ManifestChecks:
                           whole_tier=not cfg.get("experiment_id"))
 
 
+def finder_settings(cfg: Any) -> tuple[str, Any]:
+    """``cfg.finder``: the finder's name and its frozen settings object (lists become tuples);
+    a bad value raises the finder's own error (a DhsError naming the key)."""
+    from dataclasses import fields
+
+    from omegaconf import OmegaConf
+
+    from dhs.finders import settings_class
+
+    node = cfg.finder
+    name = str(node.name)
+    cls = settings_class(name)
+    kwargs = {}
+    for f in fields(cls):
+        value = node[f.name]
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    return name, cls(**kwargs)
+
+
+def score_settings(cfg: Any) -> Any:
+    """Everything a stage=score worker needs: the finder, its batch size, the pixel scale."""
+    from dhs.finders.scoring import ScoreSettings
+
+    name, st = finder_settings(cfg)
+    return ScoreSettings(finder=name, finder_settings=st, batch_size=int(cfg.score.batch_size),
+                         pixscale_arcsec=float(cfg.survey.pixscale_arcsec),
+                         compression=str(cfg.output.compression), skip_existing=skip_existing(cfg))
+
+
 def emr_settings(cfg: Any, check: bool = True) -> EmrSettings:
     """``cfg.cluster.emr`` and what a submission needs besides (stage, data_root, dry_run,
     credentials, ``cluster.spark_conf``, the source and COSMOS bank that size executor

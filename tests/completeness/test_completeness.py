@@ -46,17 +46,22 @@ def test_bins_psf_depth_resolution():
     assert rows["resolution_hi"][2] == np.inf
 
 
-def test_default_proxy_recovery():
+PROXY = comp.Recovery("snr_proxy", 5.0, "snr_proxy")
+
+
+def test_snr_proxy_recovery_has_no_resolution_cut():
     rows = comp.prepare(_rows(arc_snr=[5.0, 4.99, 6.0, 50.0, 50.0, np.nan],
-                              theta_e_arcsec=[0.8, 1.0, 0.7, 1.0, 1.0, 1.0],
+                              theta_e_arcsec=[0.8, 1.0, 0.3, 1.0, 1.0, 1.0],
                               cutout_ok=[1, 1, 1, 0, 1, 1], metrics_ok=[1, 1, 1, 0, 1, 0],
                               bad_pixel_frac=[0.0, 0.0, 0.0, 0.0, 0.5, 0.0]),
-                        comp.Recovery(), resolution_edges=EDGES, bad_pixel_frac_max=0.2,
-                        wise_brightmask_frac_max=0.2)
-    # boundary counts (arc_snr = 5, theta_E/PSF = 0.8); low SNR; unresolved; failed cutout; dirty; NaN metrics
-    assert rows["recovered"].tolist() == [True, False, False, False, True, False]
+                        resolution_edges=EDGES, bad_pixel_frac_max=0.2, wise_brightmask_frac_max=0.2)
+    rows = comp.mark_recovered(rows, PROXY)
+    # boundary counts (arc_snr = 5); low SNR; unresolved but bright (found: no theta_E/PSF rule);
+    # failed cutout; dirty; NaN metrics
+    assert rows["recovered"].tolist() == [True, False, True, False, True, False]
     assert rows["valid"].tolist() == [True, True, True, False, True, False]
     assert rows["clean"].tolist() == [True, True, True, False, False, False]
+    assert "snr_proxy" in PROXY.describe() and "no resolution cut" in PROXY.describe()
 
 
 def test_region_aggregation_by_hand():
@@ -65,8 +70,8 @@ def test_region_aggregation_by_hand():
                  cutout_ok=[1, 1, 1, 0, 1, 1, 0, 1], metrics_ok=[1, 1, 1, 0, 1, 1, 0, 1],
                  arc_snr=[10.0, 10.0, 1.0, np.nan, 10.0, 10.0, np.nan, 10.0],
                  is_control=[0, 0, 0, 0, 0, 0, 0, 1])
-    rows = comp.prepare(rows, comp.Recovery(), resolution_edges=EDGES, bad_pixel_frac_max=0.2,
-                        wise_brightmask_frac_max=0.2)
+    rows = comp.mark_recovered(comp.prepare(rows, resolution_edges=EDGES, bad_pixel_frac_max=0.2,
+                                            wise_brightmask_frac_max=0.2), PROXY)
     per = comp.region_surface(rows, ("theta_e_arcsec",))
     # region 1: 4 attempted, 3 valid, 2 recovered; region 2: 2/2/2; region 3 (val): 1/0/0; control ignored
     r = per.set_index("region_id")
@@ -74,7 +79,8 @@ def test_region_aggregation_by_hand():
     assert r.loc[2, ["n_attempted", "n_valid", "n_recovered"]].tolist() == [2, 2, 2]
     assert r.loc[3, "n_attempted"] == 1 and np.isnan(r.loc[3, "completeness"]) and 7 not in r.index
     agg = comp.aggregate_regions(per, ("theta_e_arcsec",))
-    assert list(agg.columns) == [c.name for c in surface_columns(("theta_e_arcsec",), per_region=False)]
+    assert list(agg.columns) == [c.name for c in surface_columns(("theta_e_arcsec",), per_region=False,
+                                                                  labelled=False)]
     agg = agg.set_index("region_split")
     train = agg.loc["train"]
     assert train[["n_attempted", "n_valid", "n_recovered", "n_regions"]].tolist() == [6, 5, 4, 2]
@@ -96,9 +102,9 @@ def test_score_recovery_and_false_positive_rate():
                  arc_snr=[0.0] * (n_inj + n_ctl))
     scores = pd.DataFrame({"task_id": rows["task_id"],
                            "score": [0.9, 0.5, 0.49, 0.1, 0.95, 0.6] + [0.7, 0.8, 0.5] + [0.1] * 7})
-    rec = comp.Recovery(score_threshold=0.5, scores_path="finder.parquet")
-    out = comp.prepare(rows, rec, resolution_edges=EDGES, bad_pixel_frac_max=0.2,
-                       wise_brightmask_frac_max=0.2, scores=scores)
+    rec = comp.Recovery("python", 0.5, "given", scores_path="finder.parquet")
+    out = comp.mark_recovered(comp.prepare(rows, resolution_edges=EDGES, bad_pixel_frac_max=0.2,
+                                           wise_brightmask_frac_max=0.2, scores=scores), rec)
     assert out["recovered"][:n_inj].tolist() == [True, True, False, False, True, True]
     fpr = comp.false_positive_rate(out)["all"]
     assert (fpr["n_controls_valid"], fpr["n_false_positive"]) == (10, 3)
@@ -112,7 +118,7 @@ def test_bad_scores_name_file_and_column():
     rows = comp.flag_rows(_rows(arc_snr=[1.0, 2.0]))
     with pytest.raises(ValueError, match=r"finder\.parquet.*\['score'\]"):
         comp.attach_scores(rows, pd.DataFrame({"task_id": ["t0", "t1"], "prob": [1, 2]}), "finder.parquet")
-    with pytest.raises(ValueError, match=r"finder\.parquet: 1 valid task.*'t1'"):
+    with pytest.raises(ValueError, match=r"finder\.parquet: 1 valid task.*no score row.*'t1'"):
         comp.attach_scores(rows, pd.DataFrame({"task_id": ["t0"], "score": [0.3]}), "finder.parquet")
     with pytest.raises(ValueError, match="duplicate task_id"):
         comp.attach_scores(rows, pd.DataFrame({"task_id": ["t0", "t0", "t1"], "score": [0, 1, 2]}), "f.pq")
@@ -121,11 +127,12 @@ def test_bad_scores_name_file_and_column():
 def _expected_proxy(frame: pd.DataFrame) -> tuple[int, int, int]:
     inj = frame[frame["is_control"] == 0]
     valid = (inj["cutout_ok"] == 1) & (inj["metrics_ok"] == 1) & np.isfinite(inj["arc_snr"])
-    rec = valid & (inj["arc_snr"] >= 5) & (inj["theta_e_arcsec"] / inj["psfsize_r"] >= 0.8)
+    rec = valid & (inj["arc_snr"] >= 5)
     return len(inj), int(valid.sum()), int(rec.sum())
 
 
-def test_stage_4d_writes_surfaces_plots_and_summary(experiment, ctx):
+def test_stage_4d_writes_surfaces_plots_and_summary(data_root, frame, ctx):
+    experiment = write_experiment(data_root, frame, extra=["finder=snr_proxy"])
     summary = stage.run(experiment.cfg, ctx)
     res = summary["experiments"][0]
     assert (res["n_attempted"], res["n_valid"], res["n_recovered"]) == _expected_proxy(experiment.frame)
@@ -142,6 +149,8 @@ def test_stage_4d_writes_surfaces_plots_and_summary(experiment, ctx):
         assert a.loc[a["region_split"] == "all", "n_attempted"].sum() == res["n_attempted"]
         assert per.to_pandas()["n_recovered"].sum() == res["n_recovered"]
     theta = read_dataset(f"{out}/surfaces/by_theta_e").to_pandas()
+    assert set(theta["finder"]) == {"snr_proxy"} and set(theta["threshold"]) == {5.0}
+    assert res["finder"] == "snr_proxy" and res["threshold_method"] == "snr_proxy"
     theta = theta[theta["region_split"] == "all"].sort_values("theta_e_arcsec")
     assert theta["theta_e_arcsec"].tolist() == list(synth.THETAS)
     assert theta["completeness"].iloc[-1] > theta["completeness"].iloc[0]  # bigger arcs are found
@@ -157,7 +166,7 @@ def test_stage_4d_writes_surfaces_plots_and_summary(experiment, ctx):
     # an unchanged re-run is skipped; a new threshold recomputes
     again = stage.run(experiment.cfg, ctx)["experiments"][0]
     assert again["status"].startswith("skipped") and again["n_recovered"] == res["n_recovered"]
-    experiment.cfg.completeness.arc_snr_min = 1e9
+    experiment.cfg.finder.arc_snr_min = 1e9
     assert stage.run(experiment.cfg, ctx)["experiments"][0]["n_recovered"] == 0
 
 
@@ -171,7 +180,7 @@ def test_stage_4d_with_scores(data_root, frame, ctx):
                      snr / (snr + 5.0))
     pq.write_table(pa.table({"task_id": frame["task_id"], "score": score}), scores_path)
     exp = write_experiment(data_root, frame, extra=[f"completeness.scores={scores_path}",
-                                                    "completeness.score_threshold=0.5"])
+                                                    "completeness.threshold=0.5", "finder=python"])
     res = stage.run(exp.cfg, ctx)["experiments"][0]
     inj = frame[frame["is_control"] == 0]
     valid = (inj["cutout_ok"] == 1) & (inj["metrics_ok"] == 1)

@@ -26,7 +26,8 @@ def test_every_group_has_its_documented_options():
     assert found["tier"] == ["debug", "grid", "train"]
     assert found["cluster"] == ["emr", "local", "spark_local"]
     assert found["survey"] == ["dr10_south", "mock"]
-    assert {"plan", "all", "4a", "4b", "4c", "4d", "4p5", "validate"} <= set(found["stage"])
+    assert {"plan", "all", "4a", "4b", "4c", "score", "4d", "4p5", "validate"} <= set(found["stage"])
+    assert found["finder"] == ["arcfinder", "onnx", "python", "snr_proxy"]
 
 
 @pytest.mark.parametrize("group,option", OPTIONS)

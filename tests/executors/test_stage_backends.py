@@ -1,4 +1,4 @@
-"""Stages 4a then 4c on the embedded survey: same bytes with joblib (1 and 2 workers) and Spark."""
+"""Stages 4a, 4c and score on the embedded survey: same bytes with joblib (1 and 2 workers) and Spark."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def survey(tmp_path_factory):
 
 
 def _4a_then_4c(cfg):
-    return {stage: load(stage).run(cfg, make_context()) for stage in ("4a", "4c")}
+    return {stage: load(stage).run(cfg, make_context()) for stage in ("4a", "4c", "score")}
 
 
 def test_4a_then_4c_are_byte_identical_on_every_backend(spark, compose, survey, tmp_path):
@@ -35,6 +35,7 @@ def test_4a_then_4c_are_byte_identical_on_every_backend(spark, compose, survey, 
     ref = results["joblib1"][1]
     assert any("/phase4a/" in f"/{k}" for k in ref) and any("/phase4c/" in f"/{k}" for k in ref)
     assert sum(k.endswith(".parquet") and "/stamps/" in f"/{k}" for k in ref) >= 3
+    assert sum(k.endswith(".parquet") and "/scores/arcfinder/" in f"/{k}" for k in ref) >= 3
     for name, (_, dig) in results.items():
         assert dig == ref, f"{name} wrote different bytes"
     exps = [s["4c"]["experiments"] for s, _ in results.values()]

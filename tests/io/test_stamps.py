@@ -55,3 +55,26 @@ def test_wrong_length_names_the_task():
     with pytest.raises(ValueError, match="different bandset"):
         to_numpy(mixed)
     assert to_numpy(pd.DataFrame({"image": [[1.0] * 16]}), bands=1, size=4).shape == (1, 1, 4, 4)
+
+
+def test_iter_batches_streams_every_good_stamp_once_with_its_label(stamps):
+    from dhs.io.stamps import iter_batches
+
+    frame, table, uri = stamps
+    ok = table.column("cutout_ok").to_numpy() == 1
+    want = dict(zip(np.asarray(table.column("task_id").to_pylist())[ok], to_numpy(table)[ok]))
+    label = dict(zip(frame["task_id"], frame["is_control"]))
+    batches = list(iter_batches(uri, batch_size=7, columns=("image", "maskbits", "task_id")))
+    assert [len(b[1]) for b in batches[:-1]] == [7] * (len(batches) - 1) and 0 < len(batches[-1][1]) <= 7
+    ids = np.concatenate([b[0]["task_id"] for b in batches])
+    assert sorted(ids) == sorted(want) and len(ids) == ok.sum()  # failed cutouts left out
+    for arrays, labels in batches:
+        assert arrays["image"].shape[1:] == (3, 8, 8) and arrays["image"].dtype == np.float32
+        assert arrays["maskbits"].shape[1:] == (8, 8) and labels.dtype == np.int64
+        for tid, img, lab in zip(arrays["task_id"], arrays["image"], labels):
+            np.testing.assert_array_equal(img, want[tid])
+            assert lab == label[tid]
+    order = [np.concatenate([b[0]["task_id"] for b in iter_batches(uri, 5, ("task_id",), shuffle=True, seed=s)])
+             for s in (1, 1, 2)]
+    assert list(order[0]) == list(order[1]) != list(order[2]) and sorted(order[0]) == sorted(want)
+    assert list(ids) != list(order[0])
