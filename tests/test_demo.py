@@ -1,5 +1,6 @@
-"""`dhs stage=all` (what `make demo` runs) on the embedded survey: every step succeeds and the
-seeing wall is visible in the completeness surfaces it writes."""
+"""`dhs stage=all` (what `make demo` runs) on the embedded survey: every step succeeds, the built-in
+arc finder scores the stamps, and the seeing wall emerges from its scores at a false-positive rate
+set on the controls (no rule on theta_E, the PSF or the arc SNR makes it)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,23 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from dhs.completeness.surfaces import wilson_interval
+
+
+def _surface(base: str, name: str):
+    (path,) = glob.glob(f"{base}/surfaces/by_{name}/region_split=all/*.parquet")
+    return pq.read_table(path).to_pandas()
+
+
+def _pooled(t, z: float = 1.96) -> tuple[float, float, float]:
+    """Completeness of the rows of a surface pooled, with its Wilson interval of ``z`` sigma."""
+    k, n = int(t.n_recovered.sum()), int(t.n_valid.sum())
+    lo, hi = wilson_interval([k], [n], z)
+    return k / n, float(lo[0]), float(hi[0])
+
 
 @pytest.mark.slow
-def test_stage_all_runs_the_pipeline_and_shows_the_seeing_wall(tmp_path):
+def test_stage_all_runs_the_pipeline_and_the_finder_shows_the_seeing_wall(tmp_path):
     dhs = Path(sys.executable).parent / "dhs"
     out = subprocess.run([str(dhs), "stage=all"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=900, env={**os.environ, "COLUMNS": "200"})
@@ -24,15 +39,50 @@ def test_stage_all_runs_the_pipeline_and_shows_the_seeing_wall(tmp_path):
     (run,) = [p for p in (tmp_path / "outputs" / "runs").rglob("dhs_run.json") if "_all" in str(p.parent)]
     rec = json.loads(run.read_text())
     steps = rec["summary"]["steps"]
-    assert len(steps) == 10 and all(s["status"] == "ok" for s in steps), steps
-    (surface,) = glob.glob(str(tmp_path / "outputs/data/phase4d/*/*/grid_*/surfaces/by_resolution/"
-                                          "region_split=all/*.parquet"))
-    t = pq.read_table(surface).to_pandas()
-    low = t[t.resolution_hi <= 0.6]
-    high = t[t.resolution_lo >= 1.0]
-    c_low = low.n_recovered.sum() / low.n_valid.sum()
-    c_high = high.n_recovered.sum() / high.n_valid.sum()
-    assert low.n_valid.sum() >= 50 and high.n_valid.sum() >= 50
-    assert c_high > 0.8 and c_low < 0.2 and c_high - c_low > 0.5
-    plots = glob.glob(str(tmp_path / "outputs/data/phase4d/*/*/grid_*/plots/*.png"))
-    assert len(plots) == 3 and all(Path(p).stat().st_size > 20_000 for p in plots)
+    assert len(steps) == 11 and all(s["status"] == "ok" for s in steps), steps
+    assert [s["step"].split()[0] for s in steps].count("score") == 1
+    (base,) = glob.glob(str(tmp_path / "outputs/data/phase4d/*/*/arcfinder/grid_*"))
+    summary = json.loads(Path(base, "summary.json").read_text())
+    assert summary["finder"] == "arcfinder" and summary["threshold_method"] == "fpr"
+    fp = summary["control_fpr"]
+    assert fp["n"] >= 100 and fp["lo"] <= 0.01 <= fp["hi"]
+
+    # the surfaces are the finder's scores at the recorded threshold, recomputed here from the scores
+    (scores_dir,) = glob.glob(str(tmp_path / "outputs/data/phase4c/*/*/scores/arcfinder/grid_*"))
+    (metrics_dir,) = glob.glob(str(tmp_path / "outputs/data/phase4c/*/*/metrics/grid_*"))
+    scores = pq.read_table(scores_dir).to_pandas().set_index("task_id")
+    metrics = pq.read_table(metrics_dir, columns=["task_id", "is_control", "theta_e_arcsec", "psfsize_r"]) \
+        .to_pandas().set_index("task_id")
+    inj = metrics[metrics.is_control == 0].join(scores[["score", "score_ok"]])
+    found = (inj.score_ok == 1) & (inj.score >= summary["threshold"])
+    resolution = _surface(base, "resolution")
+    assert set(resolution.finder) == {"arcfinder"} and set(resolution.threshold) == {summary["threshold"]}
+    res = (inj.theta_e_arcsec / inj.psfsize_r).to_numpy()
+    low_mask = res < 0.4
+    assert int(found[low_mask].sum()) == int(resolution[resolution.resolution_hi <= 0.4].n_recovered.sum())
+
+    # completeness rises with theta_E / PSF: the unresolved bin lies below the resolved ones
+    c_low, _, hi_low = _pooled(resolution[resolution.resolution_hi <= 0.4])
+    c_high, lo_high, _ = _pooled(resolution[resolution.resolution_lo >= 0.8])
+    assert resolution[resolution.resolution_hi <= 0.4].n_valid.sum() >= 100
+    assert c_high > c_low and lo_high > hi_low, (c_low, c_high)
+    # ... and with source brightness: the brightest sources are found more often than the faintest
+    dmag = _surface(base, "src_dmag").sort_values("src_dmag")
+    bright, faint = _pooled(dmag.iloc[:1]), _pooled(dmag.iloc[-1:])
+    assert bright[0] > faint[0] + 0.03, (bright, faint)
+    # at equal theta_E, completeness is lower at the worst seeing than at the best
+    te = _surface(base, "theta_e_psf")
+    te = te[te.n_valid > 0]
+    best, worst = te.psf_bin_arcsec.min(), te.psf_bin_arcsec.max()
+    thetas = sorted(set(te[te.psf_bin_arcsec == best].theta_e_arcsec)
+                    & set(te[te.psf_bin_arcsec == worst].theta_e_arcsec))
+    assert len(thetas) >= 3
+    at_best = te[(te.psf_bin_arcsec == best) & te.theta_e_arcsec.isin(thetas)].set_index("theta_e_arcsec")
+    at_worst = te[(te.psf_bin_arcsec == worst) & te.theta_e_arcsec.isin(thetas)].set_index("theta_e_arcsec")
+    lower = (at_worst.completeness < at_best.completeness).sum()
+    assert lower > len(thetas) / 2, (at_best.completeness, at_worst.completeness)
+    c_best, lo_best, _ = _pooled(at_best, z=1.0)  # pooled over the same theta_E values: 1-sigma apart
+    c_worst, _, hi_worst = _pooled(at_worst, z=1.0)
+    assert hi_worst < lo_best, (c_best, c_worst)
+    plots = glob.glob(f"{base}/plots/*.png")
+    assert len(plots) == 4 and all(Path(p).stat().st_size > 20_000 for p in plots)

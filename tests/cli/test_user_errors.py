@@ -68,7 +68,8 @@ def main_in_process(monkeypatch, capsys, tmp_path):
     (["source=sersic", "source.cosmos_salt=x"], "source.cosmos_salt does not apply to source=sersic"),
     (["psf.betta=3"], "psf.betta: no such key for psf=moffat (command line override 'psf.betta=3'). "
                       "Did you mean psf.beta?"),
-    (["target=4a"], "target: no such key (command line override 'target=4a'). Did you mean validate.target?"),
+    (["target=4a"], "target: no such key (command line override 'target=4a'). "
+                    "Did you mean finder.target or validate.target?"),
     (["sorce=cosmos"], "Did you mean source?"),
     (["psf.beta=abc"], "psf.beta=abc: psf.beta takes a number, e.g. psf.beta=3.5."),
     (["bands=[g,r"], "bands=[g,r: not a valid override"),

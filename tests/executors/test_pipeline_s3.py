@@ -1,5 +1,5 @@
-"""The pipeline with data_root on s3:// (a moto server on loopback): 4a -> 4b -> 4c -> 4d, with
-the survey served from the bucket too, and the same numbers as a local run."""
+"""The pipeline with data_root on s3:// (a moto server on loopback): 4a -> 4b -> 4c -> score -> 4d,
+with the survey served from the bucket too, and the same numbers as a local run."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.s3_server import storage_overrides
 SMALL = ["mock_survey.n_bricks=3", "mock_survey.brick_size_pix=260", "mock_survey.galaxies_per_brick=8",
          "mock_survey.n_regions=3", "tier=debug", "tier.stamp_sizes=[64]", "tier.bandsets=[grz]",
          "tier.n_per_config=1", "tier.replicates=1", "manifest.selection_set_ids=[topk_density]",
-         "cluster.n_jobs=1", "source=cosmos"]
+         "cluster.n_jobs=1", "source=cosmos", "completeness.threshold=1.0"]
 
 
 def _run(overrides):
@@ -31,7 +31,7 @@ def _run(overrides):
 def test_4a_4b_4c_4d_on_s3_match_a_local_run(moto, tmp_path):
     bucket = moto.make_bucket("dhs-pipeline")
     local = [f"paths.data_root={tmp_path}/data", *SMALL]
-    for stage in ("cosmos_bank", "mock_survey", "4a", "4b", "4c", "4d"):
+    for stage in ("cosmos_bank", "mock_survey", "4a", "4b", "4c", "score", "4d"):
         _run([f"stage={stage}", *local])
     # the same inputs uploaded to the bucket; every stage from 4a on reads and writes s3://
     remote = [f"paths.data_root=s3://{bucket}/data", *SMALL, *storage_overrides(moto)]
@@ -41,7 +41,7 @@ def test_4a_4b_4c_4d_on_s3_match_a_local_run(moto, tmp_path):
             rel = f[len(str(tmp_path / "data")) + 1:]
             storage.write_bytes_atomic(f"s3a://{bucket}/data/{rel}", storage.read_bytes(f))
     try:
-        for stage in ("4a", "4b", "4c", "4d"):
+        for stage in ("4a", "4b", "4c", "score", "4d"):
             _run([f"stage={stage}", *remote])
         cfg_r, cfg_l = compose_config(remote), compose_config(local)
         (exp,) = layout.experiment_ids(cfg_r)
@@ -55,6 +55,9 @@ def test_4a_4b_4c_4d_on_s3_match_a_local_run(moto, tmp_path):
         s_r = dio.read_dataset(layout.stamps_dir(cfg_r, exp), columns=["task_id", "image"]).sort_by("task_id")
         s_l = dio.read_dataset(layout.stamps_dir(cfg_l, exp), columns=["task_id", "image"]).sort_by("task_id")
         assert s_r.equals(s_l)
+        sc_r = dio.read_dataset(layout.scores_dir(cfg_r, exp)).sort_by("task_id")
+        sc_l = dio.read_dataset(layout.scores_dir(cfg_l, exp)).sort_by("task_id")
+        assert sc_r.equals(sc_l) and sc_r.num_rows == len(m_r)
         surfaces = [f for f in storage.walk_files(layout.completeness_dir(cfg_r, exp)) if f.endswith(".parquet")]
         assert surfaces and storage.exists(storage.join(layout.completeness_dir(cfg_r, exp), "_SUCCESS"))
     finally:
