@@ -5,7 +5,7 @@
     dhs stage=score finder=python finder.target=my_finder.py:score
 
 Reads the stamps of every configured experiment and writes, one shard per 4c shard (same shard
-ids, committed atomically, skipped on a re-run unless ``force=true``), the scores dataset
+ids, committed atomically, skipped on a re-run unless ``force=true`` or 4c wrote the stamps again), the scores dataset
 ``{data_root}/phase4c/{variant}/{inject.run_name}/scores/{score.run_name}/{experiment_id}/``
 (columns: dhs.schema.SCORES). The dataset record holds the finder's settings, their hash and
 the model checksum. Shards run through the configured executor (``cluster=``), as 4c's do.
@@ -37,6 +37,15 @@ def settings_record(cfg: Any) -> dict:
     return stage_settings.score_settings(cfg).record()
 
 
+def stamps_state(files: list[tuple[str, str]], base: str) -> str:
+    """sha256 (16 hex digits) of a shard's stamps files' names and sizes: the same for the same
+    stamps on every executor, new when 4c writes other stamps."""
+    import hashlib
+
+    text = json.dumps(sorted((uri[len(base):], storage.size(uri)) for uri, _ in files))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def make_shards(stamps: str, scores: str, exp: str) -> list[dict]:
     """One shard per 4c shard: the stamps files named ``part-<shard>.parquet`` (one per split)."""
     base = storage.normalize(stamps).rstrip("/")
@@ -47,8 +56,8 @@ def make_shards(stamps: str, scores: str, exp: str) -> list[dict]:
         name = rel[-1][:-len(".parquet")]
         sid = name[len("part-"):] if name.startswith("part-") else name
         by_shard.setdefault(sid, []).append((uri, split))
-    return [{"experiment_id": exp, "shard_id": sid, "files": by_shard[sid], "scores_dir": scores}
-            for sid in sorted(by_shard)]
+    return [{"experiment_id": exp, "shard_id": sid, "files": by_shard[sid], "scores_dir": scores,
+             "stamps_state": stamps_state(by_shard[sid], base)} for sid in sorted(by_shard)]
 
 
 def _check_settings(scores: str, settings_hash: str) -> None:

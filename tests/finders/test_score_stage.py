@@ -16,6 +16,7 @@ from dhs.io.datasets import committed_shards, read_dataset
 from dhs.io.stamps import read_stamps, to_numpy
 from dhs.stages import score as stage
 from tests import synth4c as synth
+from tests.synth4c import write_dataset
 from tests.finders.onnx_nets import build_cnn, forward_numpy
 
 FINDER = '''
@@ -80,6 +81,10 @@ def test_python_finder_scores_are_keyed_by_task_id_and_nan_rows_are_flagged(expe
     assert sorted(committed_shards(out)) == sorted(committed_shards(experiment.stamps))
     again = stage.run(cfg, ctx)["experiments"][synth.EXP]
     assert again["shards_skipped"] == again["shards"] == 6 and again["rows_scored_now"] == 0
+    # other stamps written by 4c (here: the first rows of every shard dropped) are scored again
+    write_dataset(synth.stamps_table(experiment.frame).slice(1), experiment.stamps, n_shards=6)
+    fresh = stage.run(cfg, ctx)["experiments"][synth.EXP]
+    assert fresh["shards_skipped"] < 6 and read_dataset(out).num_rows == stamps.num_rows - 1
     # other settings never mix with committed scores: force, or another run_name
     cfg2 = _cfg(experiment, "finder=python", f"finder.target={finder_file}:score", "finder.kwargs={cut: 2.0}")
     with pytest.raises(ConfigError, match="other finder settings.*force=true.*score.run_name"):
