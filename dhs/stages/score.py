@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.console import summary_table
 from dhs.errors import ConfigError, MissingInputError
 from dhs.executors import run_shards

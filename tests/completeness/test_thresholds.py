@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.completeness import surfaces as comp
 from dhs.completeness import thresholds as th
 from dhs.io.datasets import read_dataset

@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from dhs import layout, schema
+from dhs import schema
+from dhs.stages import layout
 from dhs.errors import ConfigError, DhsError
 from dhs.finders import scoring
 from dhs.io.datasets import committed_shards, read_dataset

@@ -28,6 +28,7 @@ def test_paths_keep_the_scheme_of_the_data_root():
     assert local.manifest_dir(exp) == f"/d/phase4a/v3/manifests/{exp}"
     assert local.stamps_dir(exp) == f"/d/phase4c/v3/cosmos_moffat/stamps/{exp}"
     assert s3.metrics_dir(exp) == f"s3://bucket/root/phase4c/v3/sersic_gaussian/metrics/{exp}"
-    assert s3.completeness_dir(exp) == f"s3://bucket/root/phase4d/v3/sersic_gaussian/{exp}"
+    assert s3.completeness_dir(exp) == f"s3://bucket/root/phase4d/v3/sersic_gaussian/arcfinder/{exp}"
+    assert s3.scores_dir(exp) == f"s3://bucket/root/phase4c/v3/sersic_gaussian/scores/arcfinder/{exp}"
     assert s3.blacklist_path() == blacklist_path("s3://bucket/cache") == "s3://bucket/cache/_blacklist.csv"
     assert local.validate_dir("4c", exp) == f"/d/validate/v3/4c/{exp}"
