@@ -1,16 +1,16 @@
 """One score shard: the stamps files of one 4c shard -> a scores part, committed atomically.
 
 A shard is ``{"experiment_id", "shard_id", "files": [(stamps file, region_split), ...],
-"scores_dir", "stamps_state"}``: the files of one 4c shard (one per region_split), read file by
+"scores_dir", "fingerprint"}``: the files of one 4c shard (one per region_split), read file by
 file and handed to the finder in batches of ``ScoreSettings.batch_size`` stamps. Only
 :data:`PIXEL_COLUMNS` are read from the stamps and only the arrays, the band names and the pixel
 scale reach the finder. Rows keep the stamps' order; each row's score depends on its own stamp
 alone, so results are the same on every executor and for any number of workers. A committed
-shard is kept only while ``stamps_state`` (a hash of its stamps files' names and sizes) is the
-one it was scored from. Rows the finder cannot score keep NaN and a flag (``score_ok`` 0,
-``score_flag``): failed cutouts (``no_cutout``), a score that is not finite (``nan_score``), a
-stamp without a good pixel (``no_pixels``), a finder that raised on the stamp (``finder_failed``:
-a batch that raises is scored again stamp by stamp, so one bad stamp never stops a shard).
+shard is kept only while its marker carries the shard's ``fingerprint`` (dhs.io.shards). Rows
+the finder cannot score keep NaN and a flag (``score_ok`` 0, ``score_flag``): failed cutouts
+(``no_cutout``), a score that is not finite (``nan_score``), a stamp without a good pixel
+(``no_pixels``), a finder that raised on the stamp (``finder_failed``: a batch that raises is
+scored again stamp by stamp, so one bad stamp never stops a shard).
 """
 
 from __future__ import annotations
@@ -125,11 +125,11 @@ def run_score_shard(shard: dict, s: ScoreSettings) -> dict:
 
     from dhs.io import storage
 
-    sid, out = shard["shard_id"], shard["scores_dir"]
-    if s.skip_existing and datasets.shard_done(out, sid):
-        marker = json.loads(storage.read_text(storage.join(out, datasets.SHARDS_DIR, f"{sid}.json")))
-        if marker.get("stamps_state") == shard.get("stamps_state"):  # else the stamps were made again
-            return {"shard": sid, "skipped": True, "rows": 0, "flags": {}, "seconds": 0.0}
+    from dhs.io import shards
+
+    sid, out, fp = shard["shard_id"], shard["scores_dir"], shard["fingerprint"]
+    if s.skip_existing and shards.state(out, sid, fp) == "current":
+        return {"shard": sid, "skipped": True, "rows": 0, "flags": {}, "seconds": 0.0}
     t0 = time.perf_counter()
     finder = finder_for(s)
     parts = []
@@ -141,8 +141,10 @@ def run_score_shard(shard: dict, s: ScoreSettings) -> dict:
         t = score_table(stamps, s, finder)
         parts.append(t.append_column(datasets.PARTITION_COL, pa.array([split] * t.num_rows, pa.string())))
     table = pa.concat_tables(parts)
-    datasets.write_shard(table, out, sid, compression=s.compression,
-                         extra={"settings_hash": s.settings_hash, "stamps_state": shard.get("stamps_state")})
+    flags: dict[str, int] = {}
+    for f in table.column("score_flag").to_pylist():
+        flags[f or "ok"] = flags.get(f or "ok", 0) + 1
+    datasets.write_shard(table, out, sid, compression=s.compression, extra={"errors": flags}, fingerprint=fp)
     flags: dict[str, int] = {}
     for f in table.column("score_flag").to_pylist():
         flags[f or "ok"] = flags.get(f or "ok", 0) + 1

@@ -5,7 +5,9 @@
     dhs stage=score finder=python finder.target=my_finder.py:score
 
 Reads the stamps of every configured experiment and writes, one shard per 4c shard (same shard
-ids, committed atomically, skipped on a re-run unless ``force=true`` or 4c wrote the stamps again), the scores dataset
+ids, committed atomically; a re-run keeps a shard only when its fingerprint, the stamps it scored,
+the finder settings and model checksum and the schema, is the one it would be written with now;
+``force=true`` redoes every shard), the scores dataset
 ``{data_root}/phase4c/{variant}/{inject.run_name}/scores/{score.run_name}/{experiment_id}/``
 (columns: dhs.schema.SCORES). The dataset record holds the finder's settings, their hash and
 the model checksum. Shards run through the configured executor (``cluster=``), as 4c's do.
@@ -17,13 +19,18 @@ import json
 import time
 from typing import Any
 
-from dhs.stages import layout
+from dhs import schema
 from dhs.console import summary_table
 from dhs.errors import ConfigError, MissingInputError
 from dhs.executors import run_shards
 from dhs.io import datasets as dio
+from dhs.io import shards as shardio
 from dhs.io import storage
+from dhs.stages import layout
 from dhs.stages import settings as stage_settings
+
+#: Bumped when a column of the scores dataset changes meaning (part of every shard's fingerprint).
+SCHEMA_REVISION = 1
 
 
 def datasets(cfg: Any) -> dict:
@@ -37,17 +44,23 @@ def settings_record(cfg: Any) -> dict:
     return stage_settings.score_settings(cfg).record()
 
 
-def stamps_state(files: list[tuple[str, str]], base: str) -> str:
-    """sha256 (16 hex digits) of a shard's stamps files' names and sizes: the same for the same
-    stamps on every executor, new when 4c writes other stamps."""
+def stamps_state(stamps: str, sid: str, files: list[tuple[str, str]]) -> str:
+    """What a shard's stamps are: the fingerprint digest of the 4c shard (its manifest rows, 4c
+    settings and schema), else (stamps compacted or written elsewhere) a hash of the files' names
+    and sizes. The same on every executor; new when 4c writes other stamps."""
     import hashlib
 
+    fp = (shardio.read_marker(stamps, sid) or {}).get("fingerprint") or {}
+    if fp.get("digest"):
+        return str(fp["digest"])
+    base = storage.normalize(stamps).rstrip("/")
     text = json.dumps(sorted((uri[len(base):], storage.size(uri)) for uri, _ in files))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def make_shards(stamps: str, scores: str, exp: str) -> list[dict]:
-    """One shard per 4c shard: the stamps files named ``part-<shard>.parquet`` (one per split)."""
+def make_shards(stamps: str, scores: str, exp: str, settings: dict) -> list[dict]:
+    """One shard per 4c shard: the stamps files named ``part-<shard>.parquet`` (one per split),
+    with its fingerprint (the stamps it scores, the finder settings and checksum, the schema)."""
     base = storage.normalize(stamps).rstrip("/")
     by_shard: dict[str, list[tuple[str, str]]] = {}
     for uri in dio.data_files(stamps):
@@ -56,42 +69,36 @@ def make_shards(stamps: str, scores: str, exp: str) -> list[dict]:
         name = rel[-1][:-len(".parquet")]
         sid = name[len("part-"):] if name.startswith("part-") else name
         by_shard.setdefault(sid, []).append((uri, split))
+    version = shardio.schema_version(schema.SCORES, SCHEMA_REVISION)
     return [{"experiment_id": exp, "shard_id": sid, "files": by_shard[sid], "scores_dir": scores,
-             "stamps_state": stamps_state(by_shard[sid], base)} for sid in sorted(by_shard)]
-
-
-def _check_settings(scores: str, settings_hash: str) -> None:
-    """Committed shards of other finder settings are never mixed with new ones."""
-    for sid in dio.committed_shards(scores)[:1]:
-        marker = json.loads(storage.read_text(storage.join(scores, dio.SHARDS_DIR, f"{sid}.json")))
-        if marker.get("settings_hash") != settings_hash:
-            raise ConfigError(f"{scores} holds scores of other finder settings (settings hash "
-                              f"{marker.get('settings_hash')}, now {settings_hash}); re-run with force=true to "
-                              f"replace them, or write beside them with score.run_name=<new name>")
+             "fingerprint": shardio.Fingerprint(stamps_state(stamps, sid, by_shard[sid]), settings, version)}
+            for sid in sorted(by_shard)]
 
 
 def run_experiment(cfg: Any, ctx: Any, exp: str, s: Any, checksum: str) -> dict:
     sdir, out = layout.stamps_dir(cfg, exp), layout.scores_dir(cfg, exp)
-    shards = make_shards(sdir, out, exp)
+    record = {**s.record(), "model_checksum": checksum}
+    plan_shards = make_shards(sdir, out, exp, record)
     if cfg.force and storage.exists(out):
         storage.remove(out)
-    elif s.skip_existing:
-        _check_settings(out, s.settings_hash)
+    fps = {sh["shard_id"]: sh["fingerprint"] for sh in plan_shards}
+    plan = shardio.plan([out], fps, s.skip_existing)
+    if plan.stale:
+        ctx.console.print(summary_table(
+            f"score {exp}: {len(plan.stale)} committed shard(s) scored otherwise are redone "
+            f"(to keep them, rerun with score.run_name=<new name>)", plan.changes()))
+    removed = shardio.begin([out], fps)
+    todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo)]
     t0 = time.perf_counter()
-    results = run_shards(_shard_fn(), shards, s, stage_settings.executor_settings(cfg),
+    results = run_shards(_shard_fn(), todo, s, stage_settings.executor_settings(cfg),
                          desc=f"score {exp}", console=ctx.console)
     wall = time.perf_counter() - t0
-    flags: dict[str, int] = {}
-    for r in results:
-        for k, v in r["flags"].items():
-            flags[k] = flags.get(k, 0) + v
-    done = [r for r in results if not r["skipped"]]
-    n_new = sum(r["rows"] for r in done)
-    counts = {"shards": len(shards), "shards_skipped": len(results) - len(done), "rows_scored_now": n_new,
-              "flags": flags, "wall_s": round(wall, 3),
-              "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
-    record = {**s.record(), "model_checksum": checksum}
-    dio.mark_success(out, {"experiment_id": exp, **counts, "finder": record})
+    n_new = sum(r["rows"] for r in results if not r["skipped"])
+    summary = shardio.finalize(out, fps, {"experiment_id": exp, "finder": record})
+    counts = {"rows": summary["rows"], "shards": len(plan_shards), "shards_skipped": len(plan.kept),
+              "shards_redone": len(plan.stale), "shards_removed": len(removed.get(out, [])),
+              "rows_scored_now": n_new, "flags": summary["errors"], "complete": summary["complete"],
+              "wall_s": round(wall, 3), "stamps_per_s": round(n_new / wall, 2) if wall > 0 and n_new else 0.0}
     ctx.record_dataset(out, cfg, inputs={"stamps": sdir}, counts=counts, extra={"finder": record})
     return counts
 

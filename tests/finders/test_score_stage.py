@@ -81,17 +81,18 @@ def test_python_finder_scores_are_keyed_by_task_id_and_nan_rows_are_flagged(expe
     # one shard per 4c shard, the same ids; a re-run skips them all
     assert sorted(committed_shards(out)) == sorted(committed_shards(experiment.stamps))
     again = stage.run(cfg, ctx)["experiments"][synth.EXP]
-    assert again["shards_skipped"] == again["shards"] == 6 and again["rows_scored_now"] == 0
-    # other stamps written by 4c (here: the first rows of every shard dropped) are scored again
-    write_dataset(synth.stamps_table(experiment.frame).slice(1), experiment.stamps, n_shards=6)
-    fresh = stage.run(cfg, ctx)["experiments"][synth.EXP]
-    assert fresh["shards_skipped"] < 6 and read_dataset(out).num_rows == stamps.num_rows - 1
-    # other settings never mix with committed scores: force, or another run_name
+    n_shards = len(committed_shards(experiment.stamps))
+    assert again["shards_skipped"] == again["shards"] == n_shards and again["rows_scored_now"] == 0
+    # other settings: the committed shards are redone, never mixed with new ones
     cfg2 = _cfg(experiment, "finder=python", f"finder.target={finder_file}:score", "finder.kwargs={cut: 2.0}")
-    with pytest.raises(ConfigError, match="other finder settings.*force=true.*score.run_name"):
-        stage.run(cfg2, ctx)
-    cfg2.force = True
-    assert stage.run(cfg2, ctx)["experiments"][synth.EXP]["shards_skipped"] == 0
+    redo = stage.run(cfg2, ctx)["experiments"][synth.EXP]
+    assert redo["shards_redone"] == n_shards and redo["shards_skipped"] == 0 and redo["complete"]
+    assert int((read_dataset(out).column("score_flag").to_numpy(zero_copy_only=False) == "nan_score").sum()) \
+        == int((ok & (img[:, 0, 0, 0] < 2.0)).sum())
+    # other stamps written by 4c (here: the first row dropped) are scored again
+    write_dataset(synth.stamps_table(experiment.frame).slice(1), experiment.stamps, n_shards=n_shards)
+    fresh = stage.run(cfg2, ctx)["experiments"][synth.EXP]
+    assert fresh["shards_skipped"] < n_shards and read_dataset(out).num_rows == stamps.num_rows - 1
 
 
 def test_only_the_pixel_arrays_reach_the_finder(experiment, finder_file, ctx):
