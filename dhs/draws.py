@@ -37,7 +37,8 @@ _INV53 = 1.0 / float(1 << 53)
 
 #: Named salts of the frozen draws (changing a name re-draws only that quantity).
 SALTS = ("src_r", "src_theta", "src_phi", "shear_phi", "lens_e", "lens_phi", "src_gr", "src_rz",
-         "task_seed64")
+         "task_seed64", "src_mag", "src_reff", "lens_q", "lens_q_light", "lens_pa_light",
+         "cosmos_rotation", "cosmos_flip", "arc_photon_noise")
 TASK_FIELDS = ("experiment_id", "selection_set_id", "region_split", "brickname", "ra", "dec",
                "config_id", "replicate", "is_control")
 
@@ -163,8 +164,8 @@ def seed64(key: np.ndarray, seed: int) -> np.ndarray:
 def frozen_draws(key: np.ndarray, theta_e: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """The frozen per-task draws of an injection (angles in rad, offsets in arcsec).
 
-    src offset radius sqrt(u) * 0.8 * theta_E at a uniform angle; source, shear and lens position
-    angles uniform in [0, pi); lens ellipticity uniform in [0.05, 0.5]; source colours
+    src offset radius sqrt(u) * 0.8 * theta_E at a uniform angle, as (East, North); source, shear
+    and lens position angles uniform in [0, pi) East of North; lens ellipticity uniform in [0.05, 0.5]; source colours
     g-r ~ N(0.2, 0.2), r-z ~ N(0.1, 0.2), clipped to [-0.5, 1.5] mag.
     """
     r = np.sqrt(uniform(key, "src_r", seed)) * 0.8 * np.asarray(theta_e, dtype=np.float64)

@@ -52,8 +52,10 @@ MANIFEST: tuple[Column, ...] = (
     _c("depth_bin", I32, "", "quartile bin (0-3) of psfdepth_r over the brick table"),
     _c("config_id", STR, "", "{grid}_{index:04d}_te.._dm.._rf.._e.._sh.., or CONTROL"),
     _c("theta_e_arcsec", F64, "arcsec", "Einstein radius (0 for controls)"),
-    _c("src_dmag", F64, "mag", "source r magnitude minus lens r magnitude"),
-    _c("src_reff_arcsec", F64, "arcsec", "Sersic source effective radius"),
+    _c("src_dmag", F64, "mag", "unlensed source r magnitude minus lens r magnitude (grid value, or "
+       "src_mag_r - rmag when grid.source_mag=prior)"),
+    _c("src_reff_arcsec", F64, "arcsec", "Sersic source effective radius (grid value, or drawn when "
+       "grid.source_size=prior)"),
     _c("src_e", F64, "", "source ellipticity (1-q)/(1+q)"),
     _c("shear", F64, "", "external shear amplitude"),
     _c("stamp_size", I32, "pixel", "stamp side"),
@@ -61,16 +63,17 @@ MANIFEST: tuple[Column, ...] = (
     _c("replicate", I32, "", "replicate index"),
     _c("is_control", I32, "", "1 for a control (no arc)"),
     _c("task_seed64", I64, "", "64-bit seed of the task (hash of task_id and seed_base)"),
-    _c("src_x_arcsec", F64, "arcsec", "source-plane offset, x"),
-    _c("src_y_arcsec", F64, "arcsec", "source-plane offset, y"),
-    _c("src_phi_rad", F64, "rad", "source position angle"),
-    _c("shear_phi_rad", F64, "rad", "shear angle in [0, pi)"),
+    _c("src_x_arcsec", F64, "arcsec", "source-plane offset from the lens towards East"),
+    _c("src_y_arcsec", F64, "arcsec", "source-plane offset from the lens towards North"),
+    _c("src_phi_rad", F64, "rad", "source major-axis position angle, East of North, in [0, pi)"),
+    _c("shear_phi_rad", F64, "rad", "external shear angle, East of North, in [0, pi)"),
     _c("src_gr", F64, "mag", "source g - r colour"),
     _c("src_rz", F64, "mag", "source r - z colour"),
-    _c("src_mag_r", F64, "mag", "source r magnitude = rmag + src_dmag"),
+    _c("src_mag_r", F64, "mag", "unlensed source r magnitude (rmag + src_dmag, or drawn from the "
+       "grid's prior)"),
     _c("lens_model", STR, "", "SIE or CONTROL"),
-    _c("lens_e", F64, "", "lens ellipticity (1-q)/(1+q) in [0.05, 0.5]"),
-    _c("lens_phi_rad", F64, "rad", "lens position angle in [0, pi)"),
+    _c("lens_e", F64, "", "lens mass ellipticity (1-q)/(1+q) (grid.lens_shape: uniform, light or prior)"),
+    _c("lens_phi_rad", F64, "rad", "lens mass major-axis position angle, East of North, in [0, pi)"),
     _c("ab_zp_nmgy", F64, "mag", "AB zero point of nanomaggies (22.5)"),
     _c("pipeline_version", STR, "", "dhs version that wrote the row"),
 )
@@ -113,7 +116,10 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
         per_band += [
             _c(f"psf_fwhm_used_{b}", F64, "arcsec", f"PSF FWHM used for band {b}"),
             _c(f"psf_source_{b}", STR, "", f"where the {b} FWHM came from: map, manifest or default"),
-            _c(f"injected_flux_{b}", F64, "nmgy", f"total arc flux added in band {b} (after core mask)"),
+            _c(f"injected_flux_{b}", F64, "nmgy", f"total arc flux added in band {b} (after core mask, "
+               "before photon noise)"),
+            _c(f"arc_gain_{b}", F64, "electron/nmgy", f"effective gain of the stamp in band {b} that "
+               "sets the arc's photon noise (NaN with inject.photon_noise=false)"),
         ]
     return (
         _c("cutout_ok", I32, "", "1 when the stamp was cut and injected"),
@@ -124,8 +130,12 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
         _c("error_file", STR, "", "file (path or URL) the error concerns; null when none"),
         _c("error_status", I32, "", "HTTP status of the failed request; null when none"),
         _c("error_message", STR, "", "exception text of the failure; null for ok rows"),
-        _c("arc_snr", F64, "", "sum of arc over good r pixels / sqrt(sum of their variance), arc pixels only"),
-        _c("arc_snr_max", F64, "", "largest per-pixel arc / sigma over good r pixels"),
+        _c("arc_snr", F64, "", "integrated r SNR of the arc pixels: sum of arc / sqrt(variance of the "
+           "sum), from the correlated sky noise measured on the stamp's sky pixels plus photon noise"),
+        _c("arc_snr_white", F64, "", "the same with independent pixels: sum of arc / sqrt(sum of 1/invvar)"),
+        _c("arc_noise_corr", F64, "", "sqrt(correlated / independent-pixel sky variance) over the arc pixels"),
+        _c("arc_snr_max", F64, "", "largest per-pixel arc / sigma over good r pixels (the earlier "
+           "system's arc_snr)"),
         _c("bad_pixel_frac", F64, "", "fraction of stamp pixels with r-band bad maskbits or invvar <= 0"),
         _c("wise_brightmask_frac", F64, "", "fraction of stamp pixels with WISEM1 or WISEM2 set"),
         _c("metrics_ok", I32, "", "1 when cutout_ok and every metric is finite"),
@@ -139,12 +149,17 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
         _c("source_mode", STR, "", "sersic or cosmos"),
         _c("cosmos_index", I64, "", "index into the COSMOS bank (-1 for Sersic and controls)"),
         _c("cosmos_hlr_arcsec", F64, "arcsec", "intrinsic half-light radius of the COSMOS source (bank value)"),
+        _c("cosmos_rotation_rad", F64, "rad", "position angle (East of North) of the template's rows, "
+           "in [0, 2 pi); NaN without a COSMOS source"),
+        _c("cosmos_flip", I32, "", "1 when the template's columns were mirrored before rotation "
+           "(-1 without a COSMOS source)"),
         _c("lensed_hlr_arcsec", F64, "arcsec", "half-light radius of the rendered arc about the lens centre"),
         _c("core_mask_radius", F64, "pixel", "arc zeroed inside this radius before adding"),
         _c("supersample", I32, "", "supersampling factor the renderer used for the row"),
         _c("psf_model", STR, "", "moffat or gaussian"),
         _c("moffat_beta", F64, "", "Moffat beta (NaN for gaussian)"),
         _c("z_source", F64, "", "source redshift (configuration)"),
+        _c("photon_noise", I32, "", "1 when the arc's photon noise was added (inject.photon_noise)"),
     )
 
 

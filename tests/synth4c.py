@@ -174,7 +174,8 @@ class Experiment:
 
 def experiment_cfg(data_root, bank, stage: str, extra: list[str] | None = None):
     return compose_config([f"stage={stage}", f"paths.data_root={data_root}", f"experiment_id={EXP}",
-                           "source=cosmos", f"paths.cosmos_bank={bank}", *(extra or [])])
+                           "source=cosmos", f"paths.cosmos_bank={bank}", "validate.rerender_rows=0",
+                           *(extra or [])])
 
 
 def write_experiment(data_root, frame: pd.DataFrame, stage: str = "4d", extra: list[str] | None = None,

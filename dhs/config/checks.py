@@ -134,9 +134,7 @@ def check_values(cfg: Any) -> None:
                     and all(c in BANDS for c in letters) else "")
             _fail(cfg, key, "".join(bands) if key != "bands" else list(bands),
                   f"bands {bad or 'empty'} are not DR10 optical bands{hint}", "g, r, i, z")
-    for axis in ("theta_e", "src_dmag", "src_reff", "src_e", "shear"):
-        if len(cfg.grid[axis]) == 0:
-            _fail(cfg, f"grid.{axis}", [], "a grid axis cannot be empty", "a non-empty list")
+    _grid(cfg)
     if cfg.tier.replicates < 1:
         _fail(cfg, "tier.replicates", cfg.tier.replicates, "must be >= 1", "1, 2, ...")
     if cfg.tier.n_per_config < 1:
@@ -267,6 +265,35 @@ def _locations(cfg: Any) -> None:
     if master is not None and not _SPARK_MASTER.match(str(master)):
         _fail(cfg, "cluster.spark_master", master, "not a Spark master URL",
               "local, local[*], local[N], spark://host:port, yarn, k8s://..., mesos://...")
+
+
+def _grid(cfg: Any) -> None:
+    """Grid axes non-empty unless their quantity is drawn from a prior (then empty)."""
+    g = cfg.grid
+    _choice(cfg, "grid.source_mag", g.source_mag, ("dmag", "prior"))
+    _choice(cfg, "grid.source_size", g.source_size, ("grid", "prior"))
+    _choice(cfg, "grid.lens_shape", g.lens_shape, ("uniform", "light", "prior"))
+    drawn = {"src_dmag": g.source_mag == "prior", "src_reff": g.source_size == "prior"}
+    for axis in ("theta_e", "src_dmag", "src_reff", "src_e", "shear"):
+        if drawn.get(axis) and len(g[axis]):
+            mode = "source_mag" if axis == "src_dmag" else "source_size"
+            _fail(cfg, f"grid.{axis}", list(g[axis]), f"not read when grid.{mode}=prior (the value "
+                  "is drawn per task)", f"{axis}: [] or grid.{mode}={'dmag' if axis == 'src_dmag' else 'grid'}")
+        if not drawn.get(axis) and len(g[axis]) == 0:
+            _fail(cfg, f"grid.{axis}", [], "a grid axis cannot be empty", "a non-empty list")
+    p = g.priors
+    for key in ("src_mag_r_range", "src_reff_range", "lens_q_range"):
+        if len(p[key]) != 2 or not p[key][0] < p[key][1]:
+            _fail(cfg, f"grid.priors.{key}", list(p[key]), "needs [lo, hi] with lo < hi", "e.g. [0.5, 0.99]")
+    if not (0.0 < p.lens_q_range[0] and p.lens_q_range[1] <= 1.0):
+        _fail(cfg, "grid.priors.lens_q_range", list(p.lens_q_range), "axis ratios lie in (0, 1]",
+              "e.g. [0.5, 0.99]")
+    if not p.src_reff_range[0] > 0:
+        _fail(cfg, "grid.priors.src_reff_range", list(p.src_reff_range), "sizes must be > 0", "e.g. [0.05, 1.0]")
+    for key in ("src_reff_median", "lens_q_sigma", "src_reff_sigma_dex"):
+        _positive(cfg, f"grid.priors.{key}", p[key])
+    for key in ("lens_q_light_scatter", "lens_pa_light_scatter_deg"):
+        _positive(cfg, f"grid.priors.{key}", p[key], strict=False)
 
 
 def _spark_conf(cfg: Any) -> None:

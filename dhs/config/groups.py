@@ -101,10 +101,40 @@ class GaussianPsf(PsfBase):
 
 # ----------------------------------------------------------------------------- grid, tier
 @dataclass
+class GridPriors:
+    """Per-task distributions of the quantities a grid draws instead of gridding (README,
+    "Injection priors", cites the source of every default).
+
+    src_mag_r_range / src_mag_count_slope: unlensed source r magnitude, p(m) ~ 10**(slope m) on
+    the range; src_reff_median (arcsec) / src_reff_sigma_dex / src_reff_range: log-normal source
+    half-light radius, truncated; lens_q_mean / lens_q_sigma / lens_q_range: truncated normal lens
+    axis ratio; lens_q_light_scatter: fractional scatter of q_mass / q_light;
+    lens_pa_light_scatter_deg: scatter of the mass position angle about the light's (deg)."""
+
+    src_mag_r_range: List[float] = field(default_factory=lambda: [22.0, 25.5])
+    src_mag_count_slope: float = 0.0
+    src_reff_median: float = 0.25
+    src_reff_sigma_dex: float = 0.2
+    src_reff_range: List[float] = field(default_factory=lambda: [0.05, 1.0])
+    lens_q_mean: float = 0.78
+    lens_q_sigma: float = 0.12
+    lens_q_range: List[float] = field(default_factory=lambda: [0.5, 0.99])
+    lens_q_light_scatter: float = 0.11
+    lens_pa_light_scatter_deg: float = 10.0
+
+
+@dataclass
 class GridConfig:
     """Injection parameter grid: the full product of its axes, in this order. theta_e: Einstein
     radius (arcsec); src_dmag: source magnitude below the lens; src_reff: source half-light
-    radius (arcsec); src_e: source ellipticity; shear: external shear."""
+    radius (arcsec); src_e: source ellipticity; shear: external shear.
+
+    source_mag: 'dmag' (source r = lens r + src_dmag, the earlier system) or 'prior' (drawn from
+    ``priors``; src_dmag must then be empty); source_size: 'grid' (src_reff axis) or 'prior'
+    (drawn; src_reff empty); lens_shape: 'uniform' (lens e uniform in [0.05, 0.5], position
+    angle uniform: the earlier system), 'light' (axis ratio and angle from the parent's
+    shape_e1/shape_e2 with the ``priors`` scatter; the q prior where the shape is round or
+    missing) or 'prior' (q prior, uniform angle)."""
 
     name: str = MISSING
     theta_e: List[float] = field(default_factory=lambda: [0.3, 0.6, 1.0])
@@ -112,6 +142,10 @@ class GridConfig:
     src_reff: List[float] = field(default_factory=lambda: [0.08, 0.15])
     src_e: List[float] = field(default_factory=lambda: [0.0, 0.3])
     shear: List[float] = field(default_factory=lambda: [0.0, 0.03])
+    source_mag: str = "dmag"
+    source_size: str = "grid"
+    lens_shape: str = "uniform"
+    priors: GridPriors = field(default_factory=GridPriors)
 
 
 @dataclass

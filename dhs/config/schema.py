@@ -165,7 +165,9 @@ class InjectConfig:
     stretch, dhs.physics.sampling), else a uniform factor;
     core_mask_radius: pixels; shard_max_tasks: tasks per shard (whole bricks);
     run_name: folder of this injection under phase4c/<variant>/ (a sweep over sources or PSFs
-    writes side by side); metrics_only: write the metrics table only, no stamps.
+    writes side by side); metrics_only: write the metrics table only, no stamps;
+    photon_noise: add the arc's Poisson noise (effective gain per band from the stamp's
+    invvar and the nominal sky, dhs.physics.noise) and update invvar to match.
     """
 
     supersample: int = 0
@@ -173,6 +175,7 @@ class InjectConfig:
     shard_max_tasks: int = 500
     run_name: str = "${source.name}_${psf.name}"
     metrics_only: bool = False
+    photon_noise: bool = True
 
 
 @dataclass
@@ -235,9 +238,16 @@ class CompactConfig:
 
 @dataclass
 class ValidateConfig:
-    """stage=validate: which stage's outputs to check (4a: manifests, 4c: stamps and metrics)."""
+    """stage=validate: which stage's outputs to check (4a: manifests, 4c: stamps and metrics).
+
+    4c also re-renders ``rerender_rows`` random injected rows with lenstronomy from the saved
+    columns (dhs.quality.rerender) and fails when a band's relative L2 exceeds
+    ``rerender_l2_tol`` or its flux error ``rerender_flux_tol`` (0 rows: skip)."""
 
     target: str = "4c"
+    rerender_rows: int = 8
+    rerender_l2_tol: float = 0.05
+    rerender_flux_tol: float = 0.02
 
 
 @dataclass

@@ -81,7 +81,8 @@ class InjectSettings:
     and stretch, recorded per row), else a uniform factor.
     ``survey_source``: 'bricks' (files through ``survey``) or 'cutout_service' (one cached
     cutout per target under ``survey.cache_root``, layer ``cutout_layer``).
-    ``blacklist_path``: the 4b brick blacklist; ``skip_existing``: committed shards are kept.
+    ``blacklist_path``: the 4b brick blacklist; ``skip_existing``: committed shards are kept;
+    ``photon_noise``: add the arc's photon noise (``dhs.physics.noise``).
     Cutout mode: ``cutout_psf`` 'map' reads each target's FWHM from its brick's psfsize map at
     ``survey.base_url`` (the manifest's psfsize where the map is unreadable), 'manifest' uses the
     manifest's; ``cutout_sky_invvar`` accepts image-only cutouts with the sky's inverse variance.
@@ -101,6 +102,7 @@ class InjectSettings:
     skip_existing: bool = True
     cutout_psf: str = "map"
     cutout_sky_invvar: bool = False
+    photon_noise: bool = True
 
     def record(self, stamp_sizes: tuple[int, ...] = ()) -> dict:
         """The settings as plain data, with the kernel size at the default FWHM per stamp size

@@ -100,6 +100,9 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
     cos_idx[is_ctrl] = -1
     todo = np.flatnonzero((error == "") & ~is_ctrl & (np.asarray(cols["theta_e_arcsec"], float) > 0))
     phys: dict[str, np.ndarray] = {}
+    r = bands.index("r") if "r" in bands else 0
+    sky_r, sky_invvar_r = image[:, r].copy(), invvar[:, r].copy()
+    gain = np.full((n, nb), np.nan)
     if todo.size:
         rendered, met, done = inj.render_isolating_bad_rows(s, cols, todo, fwhm, bands, size, bank,
                                                             cos_idx, error, reason)
@@ -107,16 +110,22 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
             from dhs.inject.metrics import core_mask
 
             rendered[:, :, core_mask(size, s.core_mask_radius_pix)] = 0.0
-        stamp = image[done] + rendered
-        arcs[done] = stamp - image[done]
-        image[done] = stamp
+        noise = np.zeros_like(rendered)
+        if s.photon_noise and len(done):
+            noise, invvar[done], gain[done] = inj.add_photon_noise(s, rendered, invvar[done], maskbits[done],
+                                                                   bands, cols["task_id"][done])
+        image[done] = image[done] + rendered + noise
+        arcs[done] = rendered
         for key, val in met.items():
             full = np.full(n, np.nan) if val.dtype.kind == "f" else np.zeros(n, val.dtype)
             full[done] = val
             phys[key] = full
     ok = error == ""
-    r = bands.index("r") if "r" in bands else 0
-    sm = inj.stamp_metrics(arcs[:, r], invvar[:, r], maskbits, s.pixscale_arcsec)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        photon_var = np.where(np.isfinite(gain[:, r, None, None]), np.clip(arcs[:, r], 0, None)
+                              / gain[:, r, None, None], 0.0)
+    sm = inj.stamp_metrics(arcs[:, r], sky_invvar_r, maskbits, s.pixscale_arcsec, sky_image_r=sky_r,
+                           photon_var_r=photon_var)
     out: dict[str, Any] = {"cutout_ok": ok.astype(np.int32), "error_code": error.astype(str),
                            "invvar_source": np.where(ok, invvar_src, None),
                            **failures.row_columns(list(reason))}
@@ -127,6 +136,7 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
         out[f"psf_source_{b}"] = np.where(ok, psf_src[:, j], None) if j >= 0 else np.full(n, None)
         out[f"injected_flux_{b}"] = (np.where(ok, arcs[:, j].sum(axis=(1, 2), dtype=np.float64), np.nan)
                                      if j >= 0 else np.full(n, np.nan))
+        out[f"arc_gain_{b}"] = np.where(ok, gain[:, j], np.nan) if j >= 0 else np.full(n, np.nan)
     nan = np.full(n, np.nan)
     for key, src_key in (("magnification", "magnification"), ("tangential_stretch", "tangential_stretch"),
                          ("radial_stretch", "radial_stretch"), ("magnification_proxy", "magnification_proxy_1p1"),
@@ -142,11 +152,17 @@ def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset)
     if bank is not None:
         hlr[cos_idx >= 0] = np.asarray(bank.hlr_arcsec)[cos_idx[cos_idx >= 0]]
     out["cosmos_hlr_arcsec"] = hlr
+    rot, flip = np.full(n, np.nan), np.full(n, -1, np.int32)
+    has = cos_idx >= 0
+    if has.any():
+        rot[has], flip[has] = inj.cosmos_orientation(cols["task_id"][has], str(s.source.cosmos_salt))
+    out["cosmos_rotation_rad"], out["cosmos_flip"] = rot, flip
     out["core_mask_radius"] = np.full(n, s.core_mask_radius_pix)
     out["supersample"] = np.where(ok, phys.get("supersample", np.zeros(n, np.int64)), 0).astype(np.int32)
     out["psf_model"] = np.full(n, s.psf.model, dtype=object)
     out["moffat_beta"] = np.full(n, float(s.psf.beta) if s.psf.beta is not None else np.nan)
     out["z_source"] = np.full(n, s.source.z_source)
+    out["photon_noise"] = np.full(n, int(s.photon_noise), np.int32)
     finite = np.ones(n, bool)
     for key in ("arc_snr", "arc_snr_max", "bad_pixel_frac", "wise_brightmask_frac", "magnification"):
         finite &= np.isfinite(out[key])

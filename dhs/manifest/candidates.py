@@ -28,6 +28,8 @@ PARENT_COLUMNS = ("brickname", "ra", "dec", "region_id", "region_split", "rmag")
 PARENT_OPTIONAL = ("objid", "zmag", "w1mag", "rz", "zw1")
 #: Parent columns that must hold numbers (those present are checked as read).
 PARENT_NUMERIC = ("ra", "dec", "region_id", "rmag", "zmag", "w1mag", "rz", "zw1")
+#: Optional parent columns: the Tractor shape that orients the lens with grid.lens_shape=light.
+SHAPE_COLUMNS = ("shape_e1", "shape_e2")
 BRICK_COLUMNS = ("brickname", "psfsize_g", "psfsize_r", "psfsize_z", "psfdepth_r", "ebv")
 SELECTION_COLUMNS = ("selection_set_id", "selection_strategy", "ranking_mode", "region_id",
                      "region_split")
@@ -171,7 +173,7 @@ def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
     sets = read_selections(inputs.region_selections, inputs.selection_set_ids)
 
     parent, n_read = read_table(inputs.parent, PARENT_COLUMNS + ((flag,) if flag else ()),
-                                what="parent", optional=PARENT_OPTIONAL, true_filter=flag,
+                                what="parent", optional=PARENT_OPTIONAL + SHAPE_COLUMNS, true_filter=flag,
                                 numeric=PARENT_NUMERIC)
     funnel.append(("parent catalog rows", n_read))
     if flag:

@@ -11,13 +11,16 @@ import json
 import math
 from dataclasses import dataclass
 
+from typing import Optional
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dhs import draws, schema
 from dhs.layout import Experiment
-from dhs.manifest.grids import CONTROL
+from dhs.manifest import priors
+from dhs.manifest.grids import AXES, CONTROL, Grid, build_grid, grid_from_record
 from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.manifest.rows import FROZEN, LENS_MODEL
@@ -49,6 +52,7 @@ class ManifestChecks:
     split_seed: int
     seed_base: int
     whole_tier: bool = True
+    grid: Optional[Grid] = None  # the configured grid (used when the record has none)
 
 
 def _record(uri: str) -> dict:
@@ -71,6 +75,9 @@ def validate_manifest(c: ManifestChecks) -> dict:
         _check(out, "stage_record", False, f"no settings of tier {c.tier} in the stage record")
         settings = dict(c.tier_settings)
     seed_base = int(seeds.get("seed_base", c.seed_base))
+    grid = grid_from_record(tier["grid"]) if tier.get("grid") else c.grid
+    if grid is None:  # neither recorded nor configured: the earlier system's draw modes
+        grid = build_grid("unknown", {a: [0.0] for a in AXES})
     sizes_seen, bands_seen = set(), set()
     for exp, dataset in c.manifests:
         if not dio.is_complete(dataset):
@@ -78,7 +85,7 @@ def validate_manifest(c: ManifestChecks) -> dict:
             continue
         _check(out, "complete", True, f"{exp.experiment_id}: complete")
         table = dio.read_dataset(dataset)
-        _validate_table(out, exp, table, settings, seed_base)
+        _validate_table(out, exp, table, settings, seed_base, grid)
         sizes_seen |= set(pc.unique(table.column("stamp_size")).to_pylist())
         bands_seen |= set(pc.unique(table.column("bandset")).to_pylist())
     want_sizes = {int(s) for s in settings.get("stamp_sizes", [])}
@@ -91,7 +98,7 @@ def validate_manifest(c: ManifestChecks) -> dict:
     return out
 
 
-def _validate_table(out: dict, exp: Experiment, t: pa.Table, settings: dict, seed_base: int) -> None:
+def _validate_table(out: dict, exp: Experiment, t: pa.Table, settings: dict, seed_base: int, grid: Grid) -> None:
     name = exp.experiment_id
     n = t.num_rows
     want = {c.name: c.type for c in schema.MANIFEST}
@@ -136,18 +143,24 @@ def _validate_table(out: dict, exp: Experiment, t: pa.Table, settings: dict, see
     _check(out, "frozen_columns", fin and zero and labels,
            f"{name}: injections finite={fin}, controls zero={zero}, labels consistent={labels}")
     r = np.hypot(frozen["src_x_arcsec"], frozen["src_y_arcsec"])
+    if grid.lens_shape == "uniform":
+        e_lo, e_hi = 0.05, 0.5
+    else:  # e = (1 - q) / (1 + q) of q in the prior's range
+        q_lo, q_hi = grid.priors.lens_q_range
+        e_lo, e_hi = (1 - q_hi) / (1 + q_hi) - 1e-12, (1 - q_lo) / (1 + q_lo) + 1e-12
     in_range = bool(
         (r[inj] <= 0.8 * frozen["theta_e_arcsec"][inj] + 1e-9).all()
-        and ((frozen["lens_e"][inj] >= 0.05) & (frozen["lens_e"][inj] <= 0.5)).all()
+        and ((frozen["lens_e"][inj] >= e_lo) & (frozen["lens_e"][inj] <= e_hi)).all()
         and all(((frozen[a][inj] >= 0) & (frozen[a][inj] < np.pi)).all()
                 for a in ("src_phi_rad", "shear_phi_rad", "lens_phi_rad"))
         and all(((frozen[a][inj] >= -0.5) & (frozen[a][inj] <= 1.5)).all() for a in ("src_gr", "src_rz")))
     _check(out, "draw_ranges", in_range, f"{name}: offsets, ellipticities, angles, colours in range={in_range}")
-    _recompute(out, name, t, seed_base)
+    _recompute(out, name, t, seed_base, grid)
 
 
-def _recompute(out: dict, name: str, t: pa.Table, seed_base: int) -> None:
-    """Recompute the task ids and draws of an evenly spaced sample of rows."""
+def _recompute(out: dict, name: str, t: pa.Table, seed_base: int, grid: Grid) -> None:
+    """Recompute the task ids and draws of an evenly spaced sample of rows (the lens shape
+    only where it does not depend on the parent's shape columns: grid.lens_shape != light)."""
     idx = np.unique(np.linspace(0, t.num_rows - 1, min(SAMPLE, t.num_rows)).astype(np.int64))
     s = t.take(pa.array(idx))
     ctrl = s.column("is_control").to_numpy() == 1
@@ -168,9 +181,17 @@ def _recompute(out: dict, name: str, t: pa.Table, seed_base: int) -> None:
         _check(out, "draws_recomputed", False, f"{name}: {exc}")
         return
     d = draws.frozen_draws(key, s.column("theta_e_arcsec").to_numpy(), seed_base)
-    d["src_mag_r"] = s.column("rmag").to_numpy() + s.column("src_dmag").to_numpy()
+    if grid.source_mag == "prior":
+        d["src_mag_r"] = priors.source_mag_r(key, grid.priors, seed_base)
+    else:
+        d["src_mag_r"] = s.column("rmag").to_numpy() + s.column("src_dmag").to_numpy()
+    d["lens_e"], d["lens_phi_rad"] = priors.lens_shape(key, grid.priors, seed_base, grid.lens_shape)
+    cols = [c for c in FROZEN if grid.lens_shape != "light" or c not in ("lens_e", "lens_phi_rad")]
+    if grid.source_size == "prior":
+        d["src_reff_arcsec"] = priors.source_reff(key, grid.priors, seed_base)
+        cols.append("src_reff_arcsec")
     worst = []
-    for col in FROZEN:
+    for col in cols:
         exp_v = np.where(ctrl, 0.0, d[col])
         got = s.column(col).to_numpy()
         if not np.allclose(got, exp_v, rtol=1e-12, atol=1e-12):

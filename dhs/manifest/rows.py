@@ -14,6 +14,7 @@ import pyarrow as pa
 import dhs
 from dhs import draws, schema
 from dhs.layout import Experiment
+from dhs.manifest import priors
 from dhs.manifest.allocation import Slots
 from dhs.manifest.grids import CONTROL, Grid
 from dhs.manifest.candidates import SPLITS, Candidates
@@ -48,6 +49,9 @@ class TaskBuilder:
         self.ra_bits = draws.float_bits(column_numpy(cand.parent, "ra"))
         self.dec_bits = draws.float_bits(column_numpy(cand.parent, "dec"))
         self.rmag = column_numpy(cand.parent, "rmag")
+        names = cand.parent.column_names
+        self.shape = tuple(column_numpy(cand.parent, c) if c in names else np.full(cand.parent.num_rows, np.nan)
+                           for c in ("shape_e1", "shape_e2"))
         self.split_hash = draws.hash_strings(list(SPLITS))[cand.split_code]
         ids = [s.selection_set_id for s in cand.sets]
         self.set_str = {k: pa.array([getattr(s, k) for s in cand.sets], pa.string())
@@ -115,7 +119,16 @@ class TaskBuilder:
         cols["is_control"] = pa.array(ctrl.astype(np.int32))
         d = draws.frozen_draws(hi, self.config_vals["theta_e_arcsec"][cfg], self.seed_base)
         cols["task_seed64"] = pa.array(d.pop("task_seed64"))
-        d["src_mag_r"] = self.rmag[row] + self.config_vals["src_dmag"][cfg]
+        g, seed = self.grid, self.seed_base
+        if g.source_mag == "prior":
+            d["src_mag_r"] = priors.source_mag_r(hi, g.priors, seed)
+            cols["src_dmag"] = pa.array(np.where(ctrl, 0.0, d["src_mag_r"] - self.rmag[row]))
+        else:
+            d["src_mag_r"] = self.rmag[row] + self.config_vals["src_dmag"][cfg]
+        if g.source_size == "prior":
+            cols["src_reff_arcsec"] = pa.array(np.where(ctrl, 0.0, priors.source_reff(hi, g.priors, seed)))
+        d["lens_e"], d["lens_phi_rad"] = priors.lens_shape(hi, g.priors, seed, g.lens_shape,
+                                                           self.shape[0][row], self.shape[1][row])
         for name in FROZEN:
             cols[name] = pa.array(np.where(ctrl, 0.0, d[name]))
         cols["lens_model"] = pa.DictionaryArray.from_arrays(

@@ -20,10 +20,14 @@ Per brick (``brick_size_pix`` x ``brick_size_pix`` pixels of 0.262 arcsec, legac
 - primary area: the real brick's RA1..RA2 x DEC1..DEC2 intersected with the central region that
   leaves a ``PRIMARY_BORDER_PIX`` (10) pixel border (a small mock brick lies inside the real
   brick's area, so the border alone sets NPRIMARY there).
-- LRG-like galaxies: de Vaucouleurs profiles (Sersic n = 4, semi-major half-light radius
-  0.5 to 2 arcsec, axis ratio 0.55 to 1, truncated smoothly between 4 and 5 r_e), at least
+- LRG-like galaxies following DR10 LRGs (docs/mock_survey.md): de Vaucouleurs profiles (Sersic
+  n = 4, axis ratio 0.55 to 1, truncated smoothly between 4 and 5 r_e), at least
   ``EDGE_MARGIN_PIX`` (50) pixels from the brick edges and ``MIN_GALAXY_SEP_PIX`` apart.
-  Observed r 19 to 21.5; MW-corrected colours r-z 1 to 2, g-r 1.3 to 2, z-W1 0.6 to 2.3.
+  Observed r ~ N(21.1, 0.5) truncated to [19.5, 22.3]; semi-major half-light radius
+  0.8 exp(-0.3 (r - 21.1)) arcsec with 0.25 log-normal scatter, within [0.35, 2];
+  MW-corrected colours r-z 1 to 2, g-r 1.3 to 2, z-W1 0.6 to 2.3. Position angle ``phi`` is
+  counter-clockwise from the brick's +x axis; the catalogs give Tractor's SHAPE_E1/E2 of it
+  (East of North, ``dhs.physics.angles``).
 - stars: ``stars_per_brick`` bright stars near the brick edges (the first with Gaia G 12.6 to 12.95:
   BRIGHT + MEDIUM masks; the others G 14 to 15.5: MEDIUM only; radii from legacypipe's
   ``1630 arcsec * 1.396**(-G)`` relation, BRIGHT at half of it), saturated cores (SATUR_<band>
@@ -45,6 +49,7 @@ import numpy as np
 
 from dhs.draws import hash_str
 from dhs.errors import ConfigError
+from dhs.physics.angles import angle_from_stamp
 from dhs.physics.photometry import EXTINCTION_R
 from dhs.physics.psf import psf_kernel
 from dhs.survey import bricks
@@ -58,6 +63,10 @@ MIN_GALAXY_SEP_PIX = 24
 PSF_STAR_SEP_PIX = 30
 MIN_BRICK_SIZE_PIX = 160
 SAT_LEVEL_NMGY = 60.0
+#: LRG observed r: normal, truncated (docs/mock_survey.md: DESI LRGs in DR10 have median r ~ 21.1).
+LRG_R_MEDIAN, LRG_R_SIGMA, LRG_R_RANGE = 21.1, 0.5, (19.5, 22.3)
+#: LRG semi-major half-light radius (arcsec) at r = 21.1, and its range.
+LRG_RE_MEDIAN, LRG_RE_RANGE = 0.8, (0.35, 2.0)
 MOFFAT_BETA = 3.5
 FWHM_RATIO = {"g": 1.12, "r": 1.0, "z": 0.88}
 DEPTH_OFFSET_MAG = {"g": 0.5, "r": 0.0, "z": -0.9}
@@ -217,16 +226,21 @@ def _place_galaxies(p: MockParams, name: str, w: int, stars: list[dict], psf_sta
         xy.append((float(x), float(y)))
     n = len(xy)
     rng = rng_for(p.seed, "galaxy_properties", name)
-    rmag = rng.uniform(19.0, 21.5, n)
+    rmag = np.clip(rng.normal(LRG_R_MEDIAN, LRG_R_SIGMA, n), *LRG_R_RANGE)
     rz = np.clip(rng.normal(1.5, 0.25, n), 1.0, 2.0)
     gr = np.clip(rng.normal(1.65, 0.18, n), 1.3, 2.0)
     zw1 = np.clip(rng.normal(1.3, 0.35, n), 0.6, 2.3)
-    re = np.clip(np.exp(-0.3 * (rmag - 20.25) + rng.normal(0.0, 0.25, n)), 0.5, 2.0)
+    re = np.clip(np.exp(-0.3 * (rmag - 21.1) + rng.normal(0.0, 0.25, n)) * LRG_RE_MEDIAN, *LRG_RE_RANGE)
     q = rng.uniform(0.55, 1.0, n)
     phi = rng.uniform(0.0, np.pi, n)
     return [{"objid": i, "x": xy[i][0], "y": xy[i][1], "rmag": float(rmag[i]), "rz": float(rz[i]),
              "gr": float(gr[i]), "zw1": float(zw1[i]), "re_arcsec": float(re[i]), "q": float(q[i]),
              "phi": float(phi[i])} for i in range(n)]
+
+
+def sky_pa(phi_pix: float) -> float:
+    """Position angle East of North (rad) of a brick-frame angle (rad from +x, which is West)."""
+    return float(angle_from_stamp(phi_pix) % math.pi)
 
 
 def galaxy_mags(gal: dict, ebv: float) -> dict[str, float]:

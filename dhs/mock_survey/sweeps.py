@@ -33,7 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dhs.mock_survey.plan import MOCK_BANDS, R_W1, psf_sum_sq, rng_for
+from dhs.mock_survey.plan import MOCK_BANDS, R_W1, psf_sum_sq, rng_for, sky_pa
 from dhs.physics.photometry import EXTINCTION_R
 
 RELEASE = 10000
@@ -143,8 +143,8 @@ def _objects(plan: dict) -> list[dict]:
         m, e = g["mags"], (1 - g["q"]) / (1 + g["q"])
         out.append({"objid": g["objid"], "x": g["x"], "y": g["y"], "type": "DEV",
                     "mags": {b: m[b] for b in (*MOCK_BANDS, "w1")}, "re": g["re_arcsec"],
-                    "re_circ": g["re_arcsec"] * math.sqrt(g["q"]), "e1": e * math.cos(2 * g["phi"]),
-                    "e2": e * math.sin(2 * g["phi"]), "sersic": 4.0, "gaia": 0.0})
+                    "re_circ": g["re_arcsec"] * math.sqrt(g["q"]), "e1": e * math.cos(2 * sky_pa(g["phi"])),
+                    "e2": e * math.sin(2 * sky_pa(g["phi"])), "sersic": 4.0, "gaia": 0.0})
     ps = plan["psf_star"]
     for x, y, mags, gaia in [(s["x"], s["y"], s["mags"], s["gaia_g"]) for s in plan["stars"]] + \
             [(ps["x"], ps["y"], ps["mags"], ps["mags"]["r"] + 0.1)]:

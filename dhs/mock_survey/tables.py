@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from dhs import schema
-from dhs.mock_survey.plan import MOCK_BANDS, SPLITS
+from dhs.mock_survey.plan import MOCK_BANDS, SPLITS, sky_pa
 
 GMAG_VALID_MAX = 23.3
 #: name: (zmag_mw max, rz min, zw1 min)
@@ -57,7 +57,7 @@ def parent_catalog(plans: list[dict], splits: dict[int, str]) -> pa.Table:
                 "gmag_mw": m["g_mw"] if valid else float("nan"), "rmag_mw": m["r_mw"],
                 "zmag_mw": m["z_mw"], "w1mag_mw": m["w1_mw"], "gmag_valid": bool(valid),
                 "type": "DEV", "sersic": 4.0, "shape_r": g["re_arcsec"],
-                "shape_e1": e * math.cos(2 * g["phi"]), "shape_e2": e * math.sin(2 * g["phi"]),
+                "shape_e1": e * math.cos(2 * sky_pa(g["phi"])), "shape_e2": e * math.sin(2 * sky_pa(g["phi"])),
                 "ebv": cond["ebv"],
             }
             for b in MOCK_BANDS:

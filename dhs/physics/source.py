@@ -26,14 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from scipy.special import gammainc, gammaln
+from scipy.special import gammainc, gammaincinv, gammaln
 
 from dhs.physics.lens import e1e2_to_q_phi, q_phi_to_e1e2
 from dhs.physics.validate import BatchFields, as_batch, check_finite, check_range, first_bad
 
 SERSIC_SMOOTHING = 1e-4
 SERSIC_MAX_R_FRAC = 1000.0
-SERSIC_SUPPORT_R_FRAC = 12.0
+#: Fraction of a Sersic source's flux left outside its supersampled support.
+SERSIC_SUPPORT_FLUX_OUT = 1e-3
 
 
 def sersic_bn(n: np.ndarray) -> np.ndarray:
@@ -106,8 +107,12 @@ class SersicBatch(BatchFields):
         return xe, ye
 
     def support_half_width(self) -> np.ndarray:
-        """Half width (arcsec, elliptical frame) outside which pixels are not supersampled."""
-        return SERSIC_SUPPORT_R_FRAC * self.R_sersic
+        """Half width (arcsec, elliptical frame) outside which pixels are not supersampled: the
+        radius enclosing all but ``SERSIC_SUPPORT_FLUX_OUT`` of the flux,
+        R_sersic (P^-1(2n, 1 - f) / b_n)^n (5.5 R_sersic for n = 1, 31 for n = 4)."""
+        n = self.n_sersic
+        x = gammaincinv(2.0 * n, 1.0 - SERSIC_SUPPORT_FLUX_OUT) / sersic_bn(n)
+        return self.R_sersic * x ** n
 
     def profile_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(amplitude at R_sersic for unit flux, b_n, 1/n) per stamp."""

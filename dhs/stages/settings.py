@@ -123,8 +123,11 @@ def bank_settings(cfg: Any) -> BankSettings:
 def grid(cfg: Any) -> Grid:
     """The injection grid of ``cfg.grid`` (name plus the five axes)."""
     from dhs.manifest.grids import AXES, build_grid
+    from dhs.manifest.priors import Priors
 
-    return build_grid(str(cfg.grid.name), {a: tuple(float(v) for v in cfg.grid[a]) for a in AXES})
+    g = cfg.grid
+    return build_grid(str(g.name), {a: tuple(float(v) for v in g[a]) for a in AXES}, str(g.source_mag),
+                      str(g.source_size), str(g.lens_shape), Priors.from_config(g.priors))
 
 
 def manifest_inputs(cfg: Any) -> ManifestInputs:
@@ -191,7 +194,8 @@ def inject_settings(cfg: Any) -> InjectSettings:
                               quantize=float(cfg.output.quantize),
                               metrics_only=bool(cfg.inject.metrics_only)),
         skip_existing=skip_existing(cfg), cutout_psf=str(cfg.survey.cutout_psf),
-        cutout_sky_invvar=bool(cfg.survey.cutout_sky_invvar))
+        cutout_sky_invvar=bool(cfg.survey.cutout_sky_invvar),
+        photon_noise=bool(cfg.inject.photon_noise))
 
 
 def manifest_checks(cfg: Any) -> ManifestChecks:
@@ -206,7 +210,7 @@ def manifest_checks(cfg: Any) -> ManifestChecks:
                           tier=str(cfg.tier.name),
                           tier_settings=OmegaConf.to_container(cfg.tier, resolve=True),
                           split_seed=int(cfg.seeds.split_seed), seed_base=int(cfg.seeds.seed_base),
-                          whole_tier=not cfg.get("experiment_id"))
+                          whole_tier=not cfg.get("experiment_id"), grid=grid(cfg))
 
 
 def finder_settings(cfg: Any) -> tuple[str, Any]:

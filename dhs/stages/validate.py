@@ -63,6 +63,15 @@ def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
                                   metrics_only=bool(cfg.inject.metrics_only))
     report["checks"] += check_dataset(metrics, layout.stamps_dir(cfg, exp), layout.manifest_dir(cfg, exp),
                                       bool(cfg.inject.metrics_only))
+    report["rerender"] = _rerender(cfg, df, layout.stamps_dir(cfg, exp), expected)
+    if report["rerender"] is not None:
+        rr = report["rerender"]
+        worst = ", ".join(f"{b}: L2 max {v['l2_max']:.2e}, |flux| max {v['flux_max']:.2e}"
+                          for b, v in rr["bands"].items())
+        check = {"name": "lenstronomy_rerender", "ok": bool(rr["ok"]), "status": "pass" if rr["ok"] else "FAIL",
+                 "detail": f"{rr['rows']} rows vs {rr['reference']} (tolerance L2 {rr['l2_tolerance']}, "
+                           f"flux {rr['flux_tolerance']}): {worst or rr.get('detail', '')}"}
+        report["checks"].append(check)
     report["failed"] = [c["name"] for c in report["checks"] if c["ok"] is False]
     report["passed"] = not report["failed"]
     report["plots"] = quality.report_plots(df, out, exp)
@@ -75,6 +84,25 @@ def validate_experiment(cfg: Any, ctx: Any, exp: str) -> dict:
     ctx.record_dataset(out, cfg, inputs=report["inputs"], counts={"rows": report["rows"]},
                        extra={"passed": report["passed"], "failed": report["failed"]})
     return report
+
+
+def _rerender(cfg: Any, df: Any, stamps: str, source: str) -> dict | None:
+    """lenstronomy re-render of a sample of rows (dhs.quality.rerender); None when disabled."""
+    n = int(cfg.validate.rerender_rows)
+    if n <= 0:
+        return None
+    from dhs.quality.rerender import run_check
+    from dhs.stages.settings import inject_settings
+
+    s = inject_settings(cfg)
+    bank = None
+    if source == "cosmos":
+        from dhs.cosmos.bank import load_bank
+
+        bank = load_bank(str(cfg.source.get("bank_path") or cfg.paths.cosmos_bank))
+    use_stamps = stamps if not bool(cfg.inject.metrics_only) and storage.exists(stamps) else None
+    return run_check(df, s, use_stamps, bank, n, int(cfg.seeds.seed_base),
+                     float(cfg.validate.rerender_l2_tol), float(cfg.validate.rerender_flux_tol))
 
 
 def validate_4a(cfg: Any, ctx: Any) -> dict:

@@ -22,7 +22,8 @@ def test_every_group_has_its_documented_options():
     found = {g: sorted(n for gg, n in OPTIONS if gg == g) for g in GROUPS}
     assert found["source"] == ["cosmos", "sersic"]
     assert found["psf"] == ["gaussian", "moffat"]
-    assert found["grid"] == ["grid_full", "grid_medium", "grid_small", "grid_sota"]
+    assert found["grid"] == ["grid_full", "grid_lenses", "grid_lenses_small", "grid_medium", "grid_small",
+                             "grid_sota"]
     assert found["tier"] == ["debug", "grid", "train"]
     assert found["cluster"] == ["emr", "local", "spark_local"]
     assert found["survey"] == ["dr10_south", "mock"]
@@ -46,8 +47,8 @@ def test_grid_values_match_the_design(compose):
 
 
 def test_tier_selects_its_grid_and_the_command_line_wins(compose):
-    assert compose(["tier=grid"]).grid.name == "grid_medium"
-    assert compose(["tier=train"]).grid.name == "grid_small"
+    assert compose(["tier=grid"]).grid.name == "grid_lenses"
+    assert compose(["tier=train"]).grid.name == "grid_lenses_small"
     assert compose(["tier=grid", "grid=grid_full"]).grid.name == "grid_full"
     cfg = compose(["tier=train"])
     assert cfg.tier.control_frac == 0.5 and cfg.tier.controls == "unpaired"

@@ -118,7 +118,7 @@ def test_each_shard_runs_exactly_once(mini_base, monkeypatch):
         return real(shard, cfg)
 
     monkeypatch.setattr(stage, "run_shard", counting)
-    summary = run_stage([*mini_base, "stage=4c", "inject.run_name=once", "inject.shard_max_tasks=150",
+    summary = run_stage([*mini_base, "stage=4c", "inject.run_name=once", "inject.shard_max_tasks=70",
                          "cluster.n_jobs=1", "inject.metrics_only=true"])
     (exp,) = summary["experiments"]
     assert len(calls) == len(set(calls)) == summary["experiments"][exp]["shards"] >= 3

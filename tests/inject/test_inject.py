@@ -48,25 +48,40 @@ def test_every_manifest_column_is_carried_and_schema_matches(cosmos_run):
         np.testing.assert_array_equal(m[col].to_numpy(), man[col].to_numpy())
 
 
-def test_stamp_minus_cutout_is_the_arc_exactly(cosmos_run):
+def test_stamp_minus_cutout_minus_arc_is_photon_noise_of_the_stated_gain(cosmos_run):
+    """stamp - cutout - arc is the arc's photon noise: exactly 0 where there is no arc, variance
+    arc / gain (the recorded arc_gain_<band>) within 5 %; invvar = 1 / (1 / invvar_cut + arc / gain)."""
     cfg, manifest, metrics, stamps = cosmos_run
     size = 64
     img, arc = _arrays(stamps, "image", 3, size), _arrays(stamps, "arc", 3, size)
-    # cut the same stamps without injection: a run where every theta_E is zero is a control run
+    inv = _arrays(stamps, "invvar", 3, size)
     from dhs.inject.cutouts import cut_brick
     from dhs.stages.settings import inject_settings
 
     t = stamps.to_pandas()
     met = metrics.to_pandas().set_index("task_id").loc[t["task_id"]]
-    for brick in t["brickname"].unique()[:2]:
+    assert (met["photon_noise"] == 1).all()
+    num = {b: 0.0 for b in "grz"}
+    den = {b: 0.0 for b in "grz"}
+    for brick in t["brickname"].unique():
         rows = np.flatnonzero(t["brickname"].to_numpy() == brick)
         cut = cut_brick(inject_settings(cfg), brick, met["ra"].to_numpy()[rows], met["dec"].to_numpy()[rows],
                         "grz", size)
-        ok = cut.error == ""
-        assert ok.any()
-        diff = img[rows][ok] - cut.image[ok]
-        np.testing.assert_array_equal(diff, arc[rows][ok])  # float32 exact by construction
-        assert np.abs(arc[rows][ok]).max() > 0
+        ok = (cut.error == "") & (met["is_control"].to_numpy()[rows] == 0)
+        resid = img[rows][ok].astype(np.float64) - cut.image[ok] - arc[rows][ok]
+        a = arc[rows][ok].astype(np.float64)
+        assert np.abs(resid[a <= 0]).max() < 1e-6
+        for j, b in enumerate("grz"):
+            g = met[f"arc_gain_{b}"].to_numpy()[rows][ok]
+            assert np.isfinite(g).all() and (g > 100).all()
+            num[b] += (resid[:, j] ** 2).sum()
+            den[b] += (np.clip(a[:, j], 0, None) / g[:, None, None]).sum()
+            iv = 1.0 / (1.0 / np.where(cut.invvar[ok][:, j] > 0, cut.invvar[ok][:, j], np.inf)
+                        + np.clip(a[:, j], 0, None) / g[:, None, None])
+            np.testing.assert_allclose(inv[rows][ok][:, j], np.where(cut.invvar[ok][:, j] > 0, iv, 0),
+                                       rtol=1e-5)
+    for b in "grz":
+        assert den[b] > 0 and num[b] / den[b] == pytest.approx(1.0, abs=0.05), b
 
 
 def test_cosmos_hlr_is_the_bank_value_not_the_lensed_arc(cosmos_run):
@@ -105,11 +120,18 @@ def test_arc_snr_equals_a_hand_computation(cosmos_run):
     a, iv, mbits = arc[k].astype(float), inv[k].astype(float), bits[k]
     good = (iv > 0) & ((mbits & mb.BAD_R) == 0)
     sel = good & (a > 0.1 * a[good].max())
+    # the stored invvar holds the sky's variance and the arc's photon variance
     by_hand = a[sel].sum() / np.sqrt((1.0 / iv[sel]).sum())
     row = m.loc[t.task_id.iloc[k]]
-    assert row.arc_snr > 10
-    assert row.arc_snr == pytest.approx(by_hand, rel=1e-6)
-    assert row.arc_snr_max == pytest.approx((a * np.sqrt(iv))[good].max(), rel=1e-5)
+    assert row.arc_snr_white > 10
+    assert row.arc_snr_white == pytest.approx(by_hand, rel=1e-5)
+    # the mock survey's noise is white: the correlated-noise arc_snr agrees to the estimate's noise
+    assert row.arc_noise_corr == pytest.approx(1.0, abs=0.15)
+    assert row.arc_snr == pytest.approx(row.arc_snr_white / row.arc_noise_corr, rel=0.05)
+    # the per-pixel peak uses the sky's invvar: the stored one less the arc's photon variance
+    iv_sky = 1.0 / (1.0 / np.where(good, iv, np.inf) - np.clip(a, 0, None) / row.arc_gain_r)
+    assert row.arc_snr_max == pytest.approx((a * np.sqrt(iv_sky))[good].max(), rel=1e-4)
+    assert (a * np.sqrt(iv))[good].max() <= row.arc_snr_max
 
 
 def test_psf_from_maps_and_recorded_per_band(cosmos_run):

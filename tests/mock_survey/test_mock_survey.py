@@ -236,7 +236,8 @@ def test_tables_of_the_default_survey() -> None:
     assert all(parent.column("is_v5_very_relaxed").to_pylist())
     r = np.array(parent.column("rmag").to_pylist())
     rz = np.array(parent.column("rz").to_pylist())
-    assert 19 <= r.min() and r.max() <= 21.5 and 1.0 <= rz.min() and rz.max() <= 2.0
+    assert 19.5 <= r.min() and r.max() <= 22.3 and 1.0 <= rz.min() and rz.max() <= 2.0
+    assert abs(np.median(r) - 21.1) < 0.35  # DR10 LRGs (docs/mock_survey.md)
     fw = {b: np.array(bricks_t.column(f"psfsize_{b}").to_pylist()) for b in MOCK_BANDS}
     assert len(np.unique(np.round(fw["r"], 1))) >= 3 and fw["r"].min() >= 1.0 and fw["r"].max() <= 1.6
     assert np.all(fw["g"] > fw["r"]) and np.all(fw["r"] > fw["z"])

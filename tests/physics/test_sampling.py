@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from dhs.manifest import priors
 from dhs.physics import kernels
 from dhs.physics import render as R
 from dhs.physics.lens import LensBatch
@@ -29,7 +30,11 @@ def grid_rows(name: str, n: int, seed: int) -> tuple[LensBatch, SersicBatch]:
     g = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf" / "grid" / f"{name}.yaml")
                        .read_text())
     rng = np.random.default_rng(seed)
-    te, re = rng.choice(g["theta_e"], n), rng.choice(g["src_reff"], n)
+    te = rng.choice(g["theta_e"], n)
+    if g["src_reff"]:
+        re = rng.choice(g["src_reff"], n)
+    else:  # sizes drawn from the grid's prior (grid.source_size=prior)
+        re = priors.source_reff(rng.integers(0, 2**63, n, dtype=np.uint64), priors.Priors(), seed)
     es, sh = rng.choice(g["src_e"], n), rng.choice(g["shear"], n)
     r, a = np.sqrt(rng.uniform(0, 1, n)) * 0.8 * te, rng.uniform(0, 2 * np.pi, n)
     e = rng.uniform(0.05, 0.5, n)
