@@ -11,8 +11,8 @@ Poisson(a g) / g - a, and its variance 1 / invvar + a / g.
 Correlated sky noise. Coadds are Lanczos-resampled sums of exposures, so neighbouring pixels
 share noise. ``sky_covariance`` measures the covariance of the normalised noise
 z = image sqrt(invvar) at lags up to ``max_lag`` pixels from the stamp's own sky pixels (good
-pixels outside a dilated 3 robust-sigma mask of sources, about the mean of the sky pixels in a
-41-pixel window), and ``footprint_variance`` gives the variance
+pixels outside dilated masks of 3 robust-sigma pixels and of 5-sigma 5x5 box means, about the
+mean of the sky pixels in a 41-pixel window), and ``footprint_variance`` gives the variance
 of a sum of pixels over a footprint: sum_pq sigma_p sigma_q C(p - q).
 """
 
@@ -26,6 +26,8 @@ SKY_MAG = {"g": 22.04, "r": 20.91, "i": 19.69, "z": 18.46}
 #: Sky pixels: within this many robust sigma of the median z, this many pixels from any beyond.
 SKY_CLIP_SIGMA = 3.0
 SKY_MASK_DILATE_PIX = 2
+#: ... and 3 pixels or more from any pixel whose 5x5 box mean lies beyond 5 of its sigmas.
+SMOOTH_BOX_PIX, SMOOTH_CLIP_SIGMA, SMOOTH_MASK_DILATE_PIX = 5, 5.0, 3
 #: Side (pixels) of the window whose sky-pixel mean is the local background.
 BACKGROUND_BOX_PIX = 41
 
@@ -90,9 +92,10 @@ def _lag_sums(a: np.ndarray, b: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def sky_pixels(image: np.ndarray, invvar: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """(n, S, S) bool: good pixels within 3 robust sigma (1.4826 MAD) of the median of z and 2
-    pixels or more from any pixel beyond."""
-    from scipy.ndimage import binary_dilation
+    """(n, S, S) bool: good pixels within 3 robust sigma (1.4826 MAD) of the median of z, 2
+    pixels or more from any pixel beyond, and 3 pixels or more from any pixel whose 5x5 box
+    mean of z lies beyond 5 sigma of such a mean (faint extended light)."""
+    from scipy.ndimage import binary_dilation, uniform_filter
 
     z = image * np.sqrt(np.where(good, invvar, 0.0))
     zg = np.where(good, z, np.nan).reshape(z.shape[0], -1)
@@ -102,11 +105,19 @@ def sky_pixels(image: np.ndarray, invvar: np.ndarray, good: np.ndarray) -> np.nd
     med = np.where(np.isfinite(med), med, 0.0)[:, None, None]
     mad = np.where(np.isfinite(mad) & (mad > 0), mad, 1.0)[:, None, None]
     loud = good & (np.abs(z - med) >= SKY_CLIP_SIGMA * mad)
-    k = 2 * SKY_MASK_DILATE_PIX + 1
-    st = np.zeros((1, k, k), bool)
-    st[0] = np.hypot(*np.mgrid[-SKY_MASK_DILATE_PIX:SKY_MASK_DILATE_PIX + 1,
-                              -SKY_MASK_DILATE_PIX:SKY_MASK_DILATE_PIX + 1]) <= SKY_MASK_DILATE_PIX
-    return good & ~binary_dilation(loud, structure=st)
+    # extended light (galaxy wings) below the pixel threshold: the 5x5 mean beyond 5 of its sigmas
+    k = SMOOTH_BOX_PIX
+    zs = uniform_filter(np.where(good, z, 0.0), size=(1, k, k)) / np.maximum(
+        uniform_filter(good.astype(np.float64), size=(1, k, k)), 1e-9)
+    faint = good & (np.abs(zs - med) > SMOOTH_CLIP_SIGMA * mad / k)
+    return good & ~binary_dilation(loud, structure=_disc(SKY_MASK_DILATE_PIX)) \
+        & ~binary_dilation(faint, structure=_disc(SMOOTH_MASK_DILATE_PIX))
+
+
+def _disc(radius: int) -> np.ndarray:
+    st = np.zeros((1, 2 * radius + 1, 2 * radius + 1), bool)
+    st[0] = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
+    return st
 
 
 def local_background(image: np.ndarray, sky: np.ndarray, box: int = BACKGROUND_BOX_PIX) -> np.ndarray:

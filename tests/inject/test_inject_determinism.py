@@ -22,7 +22,7 @@ def _read(cfg, exp):
 
 @pytest.fixture(scope="module")
 def runs(mini_base):
-    common = [*mini_base, "stage=4c", "source=cosmos", "inject.shard_max_tasks=100"]
+    common = [*mini_base, "stage=4c", "source=cosmos", "inject.shard_max_tasks=50"]
     out = {}
     for name, extra in [("one", ["cluster.n_jobs=1"]), ("two", ["cluster.n_jobs=2"])]:
         over = [*common, *extra, f"inject.run_name=det_{name}"]
@@ -50,7 +50,7 @@ def test_killed_run_resumes_to_the_same_output(runs):
     exp = layout.experiment_ids(cfg)[0]
     manifest = dio.read_dataset(layout.manifest_dir(cfg, exp))
     dirs = {"stamps_dir": layout.stamps_dir(cfg, exp), "metrics_dir": layout.metrics_dir(cfg, exp)}
-    shards = [{**sh, **dirs} for sh in make_shards(manifest, exp, 100)]
+    shards = [{**sh, **dirs} for sh in make_shards(manifest, exp, 50)]
     assert len(shards) >= 4
     s = with_bank_checksum(inject_settings(cfg))
     run_shard(shards[0], s)  # finished before the kill

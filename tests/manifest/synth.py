@@ -108,5 +108,8 @@ def write_table(table: pa.Table, path: Path, fmt: str) -> None:
 
 
 def overrides(paths: dict[str, str], data_root: Path, *extra: str) -> list[str]:
-    return ["stage=4a", f"paths.data_root={data_root}",
+    """Stage 4a on the synthetic tables; the allocation tests count with the earlier system's
+    grid_small (48 configs) unless ``extra`` picks a grid."""
+    grid = [] if any(e.startswith("grid=") for e in extra) else ["grid=grid_small"]
+    return ["stage=4a", f"paths.data_root={data_root}", *grid,
             *(f"manifest.{k}={v}" for k, v in paths.items()), *extra]

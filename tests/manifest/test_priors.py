@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dhs import draws, layout
+from dhs import draws
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.manifest import priors as P
 from dhs.stages.settings import grid as grid_settings

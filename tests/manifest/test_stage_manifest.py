@@ -32,7 +32,7 @@ def test_outputs_schema_layout_and_records(run4a):
     cfg, res = run4a()
     exps = layout.experiment_ids(cfg)
     assert sorted(res["experiments"]) == sorted(exps) and len(exps) == 4
-    assert "debug_stamp64_bandsgrz_gridgrid_lenses_small" in exps
+    assert "debug_stamp64_bandsgrz_gridgrid_small" in exps
     for exp in exps:
         d = layout.manifest_dir(cfg, exp)
         assert dio.is_complete(d)
@@ -161,7 +161,7 @@ def test_guardrail_stops_before_any_work(run4a, compose, inputs, tmp_path):
     with pytest.raises(GuardrailError) as err:
         run4a("manifest.max_total_tasks=1000")
     msg = str(err.value)
-    assert "debug_stamp96_bandsgrz_gridgrid_lenses_small: 1,440" in msg and "max_total_tasks=1,000" in msg
+    assert "debug_stamp96_bandsgrz_gridgrid_small: 2,880" in msg and "max_total_tasks=1,000" in msg
     assert not (tmp_path / "data").exists()
 
 

@@ -70,3 +70,10 @@ def test_missing_seeds_and_incomplete_manifest(built):
     assert not checks["seeds_recorded"]["ok"]
     assert not checks["complete"]["ok"] and "no _SUCCESS" in checks["complete"]["detail"]
     assert not checks["stamp_sizes"]["ok"]  # the 96-pixel experiment was not read
+
+
+def test_a_prior_grid_passes_the_checks_with_its_draws_recomputed(run4a):
+    cfg, _ = run4a("grid=grid_lenses_small", "tier.n_per_config=2", "tier.bandsets=[grz]")
+    checks = validate_manifest(manifest_checks(cfg))
+    assert all(c["ok"] for c in checks.values()), {k: v for k, v in checks.items() if not v["ok"]}
+    assert "draws match" in checks["draws_recomputed"]["detail"]

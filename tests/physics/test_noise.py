@@ -1,6 +1,6 @@
 """Noise of injected stamps: the arc's photon noise matches its stated gain, and arc_snr with the
 coadd's correlated noise matches the empirical SNR of the same footprint on a real legacypipe
-coadd (where the independent-pixel SNR does not)."""
+coadd (where the independent-pixel SNR is off by more than half)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ def test_arc_snr_matches_the_empirical_snr_on_a_real_coadd(r0, r1):
     empirical = arc[sel].sum() / np.std(sums)
     assert res["arc_snr"][0] == pytest.approx(empirical, rel=0.10)
     # this coadd's noise is strongly correlated: independent pixels overstate the SNR
-    assert res["arc_snr_white"][0] > 2 * empirical
-    assert res["arc_noise_corr"][0] > 2
+    assert res["arc_snr_white"][0] > 1.5 * empirical
+    assert res["arc_noise_corr"][0] > 1.5
 
 
 def test_white_noise_gives_no_correction():

@@ -69,8 +69,9 @@ def test_default_sampling_is_within_one_percent(name: str) -> None:
         converged = lensed_flux(lens, src, 3 * k // 2 + 1)  # error ~ 1/K^2: ~0.1 % at p99
         err = np.abs(res.metrics["magnification"] / converged - 1.0)
         assert np.mean(err <= 0.01) >= 0.99, (type(src).__name__, np.sort(err)[-3:])
-        # the fixed factor 5 of the earlier default misses this on the Sersic rows
-        if src is ser and name != "grid_small":
+        # the fixed factor 5 of the earlier default misses this on the Sersic rows of the grids
+        # that reach small theta_E and sizes
+        if src is ser and name not in ("grid_small", "grid_lenses", "grid_lenses_small"):
             old = np.abs(lensed_flux(lens, src, np.full(ROWS, 5)) / converged - 1.0)
             assert np.mean(old <= 0.01) < 0.99
 

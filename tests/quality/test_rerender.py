@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.quality.rerender import run_check, sample_rows
 from dhs.stages.settings import inject_settings
