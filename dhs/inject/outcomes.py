@@ -50,12 +50,15 @@ def retry_task_ids(outcomes: pa.Table, blacklist: Iterable[str] = ()) -> set[str
 
 
 def shards_to_redo(shards: Sequence[dict], task_ids: set[str]) -> set[str]:
-    """Shard ids among ``shards`` (``make_shards`` output) holding any of ``task_ids``."""
+    """Shard ids among ``shards`` (with rows, or manifest ranges read one shard at a time)
+    holding any of ``task_ids``."""
+    from dhs.inject.ranges import shard_rows
+
     if not task_ids:
         return set()
     out = set()
     for sh in shards:
-        if not task_ids.isdisjoint(sh["rows"].column("task_id").to_pylist()):
+        if not task_ids.isdisjoint(shard_rows(sh).column("task_id").to_pylist()):
             out.add(sh["shard_id"])
     return out
 

@@ -1,7 +1,8 @@
 """One 4c shard: the tasks of a few bricks -> a stamps part and a metrics part, committed atomically.
 
 A shard is ``{"experiment_id", "shard_id", "rows": pyarrow.Table, "stamps_dir", "metrics_dir"}``
-(manifest rows sorted by brick, the two output datasets); the worker gets it with the stage's
+(manifest rows sorted by brick, the two output datasets), or carries manifest ranges instead of
+``rows`` (``dhs.inject.ranges``: the worker reads them); the worker gets it with the stage's
 ``InjectSettings``; ``"redo": True`` (``retry_failed``) redoes a committed shard. Each brick's
 files are opened once (per-worker LRU), stamps cut, arcs rendered and added,
 metrics computed. Errors stay on their rows (``cutout_ok=0``, ``error_code``); the stamps part is
@@ -208,7 +209,9 @@ def run_shard(shard: dict, s: InjectSettings) -> dict:
     The shard is kept when its markers carry the fingerprint it would be written with now
     (``shard["fingerprint"]``, else computed from its rows and ``s``).
     """
-    sid, rows = shard["shard_id"], shard["rows"]
+    from dhs.inject.ranges import shard_rows
+
+    sid, rows = shard["shard_id"], shard_rows(shard)
     mdir, sdir = shard["metrics_dir"], shard["stamps_dir"]
     fp = shard.get("fingerprint") or shard_fingerprint(rows, s)
     o = s.output

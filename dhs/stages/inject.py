@@ -25,9 +25,10 @@ from rich.markup import escape
 from dhs.console import summary_table
 from dhs.errors import MissingInputError, RunFailedError
 from dhs.executors import run_shards
+from dhs.inject import ranges
 from dhs.inject.preflight import check_inputs
 from dhs.inject import outcomes
-from dhs.inject.settings import InjectSettings, shard_fingerprint
+from dhs.inject.settings import InjectSettings
 from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.io import locks, shards
@@ -76,25 +77,35 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, s: InjectSettings) -> dict:
     if not dio.is_complete(mdir):
         raise MissingInputError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
                                 f"run `dhs stage=4a tier={cfg.tier.name}` first")
-    manifest = dio.read_dataset(mdir)
+    todo_shards, bricks = ranges.plan_shards(mdir, exp, int(cfg.inject.shard_max_tasks))
     sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
     final = [metrics] if s.output.metrics_only else [sdir, metrics]
     with locks.hold(final):
         for d in final:
             shards.recover(d)
         if cfg.force:  # every input checked before anything is replaced
-            check_inputs(s, manifest)
-        return _write(cfg, ctx, exp, s, manifest, {"stamps": sdir, "metrics": metrics}, final)
+            check_inputs(s, bricks)
+        return _write(cfg, ctx, exp, s, todo_shards, {"stamps": sdir, "metrics": metrics}, final)
 
 
-def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, manifest: pa.Table, out: dict,
+def fingerprints(range_shards: list[dict], s: InjectSettings, executor: Any, console: Any) -> list:
+    """Each shard's fingerprint, computed where its rows are read (executors on a cluster)."""
+    if executor.backend == "local":
+        return [ranges.fingerprint_shard(sh, s) for sh in range_shards]
+    return run_shards(ranges.fingerprint_shard, range_shards, s, executor, desc="4c plan", console=console)
+
+
+def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[dict], out: dict,
            final: list[str]) -> dict:
     """Run the shards that are not current. With ``force`` everything is built in a staging
-    folder and swapped in once committed (the old dataset stays whole until then)."""
+    folder and swapped in once committed (the old dataset stays whole until then). Shards are
+    manifest ranges (``dhs.inject.ranges``): the driver never reads the manifest's rows."""
     target = {d: shards.staging_dir(d) if cfg.force else d for d in final}
+    executor = stage_settings.executor_settings(cfg)
     plan_shards = [{**sh, "stamps_dir": target.get(out["stamps"], out["stamps"]),
-                    "metrics_dir": target[out["metrics"]], "fingerprint": shard_fingerprint(sh["rows"], s)}
-                   for sh in make_shards(manifest, exp, int(cfg.inject.shard_max_tasks))]
+                    "metrics_dir": target[out["metrics"]], "fingerprint": fp}
+                   for sh, fp in zip(range_shards, fingerprints(range_shards, s, executor, ctx.console))]
+    n_manifest = sum(sh["n_rows"] for sh in range_shards)
     redo: set[str] = set()
     if bool(cfg.retry_failed) and not cfg.force:
         redo = outcomes.shards_to_redo(plan_shards, outcomes.retry_task_ids(
@@ -110,12 +121,11 @@ def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, manifest: pa.Table, 
     removed = shards.begin(dirs, fps)
     todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo) | redo]
     t0 = time.perf_counter()
-    results = run_shards(run_shard, todo, s, stage_settings.executor_settings(cfg),
-                         desc=f"4c {exp}", console=ctx.console)
+    results = run_shards(run_shard, todo, s, executor, desc=f"4c {exp}", console=ctx.console)
     wall = time.perf_counter() - t0
     done = [r for r in results if not r["skipped"]]
     n_new = sum(r["rows"] for r in done)
-    record = s.record((int(manifest.column("stamp_size")[0].as_py()),) if manifest.num_rows else ())
+    record = s.record((ranges.first_value(range_shards[0], "stamp_size"),) if n_manifest else ())
     inputs = {"manifest": layout.manifest_dir(cfg, exp), **input_paths(s)}
     counts: dict = {}
     for d in final:  # stamps before metrics: a shard is done when its metrics marker exists
@@ -124,7 +134,7 @@ def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, manifest: pa.Table, 
             if not summary["complete"]:  # the old dataset stays as it was
                 continue
             shards.swap_in(target[d], d)
-        counts = {"rows": summary["rows"], "manifest_rows": manifest.num_rows, "shards": len(plan_shards),
+        counts = {"rows": summary["rows"], "manifest_rows": n_manifest, "shards": len(plan_shards),
                   "shards_skipped": len(set(plan.kept) - redo), "shards_redone": len(plan.stale),
                   "shards_retried": len(redo),
                   "shards_removed": len(removed.get(target[d], [])), "rows_injected_now": n_new,
