@@ -36,6 +36,11 @@ BINNINGS: dict[str, tuple[str, ...]] = {
 
 PSF_BIN_ARCSEC = 0.1
 DEPTH_BIN_MAG = 0.25
+#: Source columns drawn per task from a prior (continuous) are binned at these widths
+#: (mag, arcsec); a column with at most ``GRID_VALUES_MAX`` distinct values is a grid axis
+#: and keeps its values.
+PRIOR_BIN_WIDTHS = {"src_dmag": 0.5, "src_reff_arcsec": 0.1}
+GRID_VALUES_MAX = 16
 ALL_SPLITS = "all"
 
 
@@ -116,8 +121,20 @@ def _floor_bin(x: np.ndarray, width: float) -> np.ndarray:
 
 
 def add_bins(df: pd.DataFrame, resolution_edges: Sequence[float]) -> pd.DataFrame:
-    """Add psf_bin_arcsec, depth_bin_mag, resolution (theta_E / psfsize_r) and its bin columns."""
+    """Add psf_bin_arcsec, depth_bin_mag, resolution (theta_E / psfsize_r) and its bin columns.
+
+    src_dmag and src_reff_arcsec drawn from priors (more than ``GRID_VALUES_MAX`` distinct values
+    among the injections) are replaced by the lower edges of bins ``PRIOR_BIN_WIDTHS`` wide, so
+    their surfaces have one row per bin rather than one per task; grid values stay as they are.
+    """
     out = df.copy()
+    inj = out["is_control"].fillna(0).to_numpy() == 0 if "is_control" in out else np.ones(len(out), bool)
+    for col, width in PRIOR_BIN_WIDTHS.items():
+        if col not in out:
+            continue
+        x = out[col].to_numpy(dtype=float)
+        if np.unique(x[inj & np.isfinite(x)]).size > GRID_VALUES_MAX:
+            out[col] = np.where(inj, _floor_bin(x, width), x)
     psf = out["psfsize_r"].to_numpy(dtype=float)
     psf = np.where(psf > 0, psf, np.nan)
     out["psf_bin_arcsec"] = _floor_bin(psf, PSF_BIN_ARCSEC)

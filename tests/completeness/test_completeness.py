@@ -201,3 +201,20 @@ def test_stage_4d_without_metrics_says_what_to_run(data_root, ctx):
     cfg = experiment_cfg(data_root, data_root / "bank.h5", "4d")
     with pytest.raises(FileNotFoundError, match="stage=4c"):
         stage.run(cfg, ctx)
+
+
+def test_prior_drawn_source_columns_are_binned_grid_values_kept():
+    rng = np.random.default_rng(3)
+    n = 200
+    drawn = rng.uniform(0.0, 3.0, n)
+    reff = rng.uniform(0.05, 0.8, n)
+    prior = comp.add_bins(_rows(psfsize_r=[1.2] * n, psfdepth_r=[1e3] * n, theta_e_arcsec=[1.0] * n,
+                                src_dmag=drawn, src_reff_arcsec=reff), [0.0, 1.0])
+    assert set(np.unique(prior["src_dmag"])) <= {0.0, 0.5, 1.0, 1.5, 2.0, 2.5}
+    assert np.all((prior["src_dmag"] <= drawn) & (drawn < prior["src_dmag"] + 0.5))
+    assert np.unique(prior["src_reff_arcsec"]).size <= 8
+    grid = [0.5, 1.0, 2.0] * (n // 3) + [0.5] * (n % 3)
+    kept = comp.add_bins(_rows(psfsize_r=[1.2] * n, psfdepth_r=[1e3] * n, theta_e_arcsec=[1.0] * n,
+                               src_dmag=grid, src_reff_arcsec=[0.25] * n), [0.0, 1.0])
+    assert kept["src_dmag"].tolist() == grid
+    assert set(kept["src_reff_arcsec"]) == {0.25}
