@@ -167,7 +167,10 @@ class InjectConfig:
     run_name: folder of this injection under phase4c/<variant>/ (a sweep over sources or PSFs
     writes side by side); metrics_only: write the metrics table only, no stamps;
     photon_noise: add the arc's Poisson noise (effective gain per band from the stamp's
-    invvar and the nominal sky, dhs.physics.noise) and update invvar to match.
+    invvar and the nominal sky, dhs.physics.noise) and update invvar to match;
+    experiments: experiment ids or fnmatch patterns (e.g. ['debug_*', 'grid_stamp64_*']) over the
+    variant's 4a manifests, all injected in one pass per brick (each brick decoded once for all,
+    each written to its own datasets as if run alone); empty: the tier's stamp sizes x bandsets.
     """
 
     supersample: int = 0
@@ -176,6 +179,7 @@ class InjectConfig:
     run_name: str = "${source.name}_${psf.name}"
     metrics_only: bool = False
     photon_noise: bool = True
+    experiments: List[str] = field(default_factory=list)
 
 
 @dataclass

@@ -44,6 +44,7 @@ def _blacklist(uri: str, base_url: str) -> frozenset:
 
 
 def _bank(s: InjectSettings) -> Any:
+    """The COSMOS bank (loaded once per process, see ``load_bank``)."""
     if s.source.kind != "cosmos":
         return None
     from dhs.cosmos.bank import load_bank
@@ -57,41 +58,64 @@ def _list_column(arr: np.ndarray, typ: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=typ.value_type))
 
 
+class BrickCut:
+    """The survey stamps of a shard's rows, cut brick by brick (``cut(brick)``, bricks in
+    ``bricks``), so that one pass over a brick can serve the shards of several experiments."""
+
+    def __init__(self, s: InjectSettings, rows: pa.Table, blacklist: frozenset):
+        self.s, self.blacklist = s, blacklist
+        n = rows.num_rows
+        self.cols = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
+        self.size, self.bands = int(self.cols["stamp_size"][0]), str(self.cols["bandset"][0])
+        nb = len(self.bands)
+        self.image = np.zeros((n, nb, self.size, self.size), np.float32)
+        self.invvar = np.zeros_like(self.image)
+        self.maskbits = np.zeros((n, self.size, self.size), np.int32)
+        self.psf_map = np.full((n, nb), np.nan)
+        self.error = np.full(n, "", dtype=object)
+        self.invvar_src = np.full(n, "coadd", dtype=object)
+        self.reason = np.full(n, None, dtype=object)
+        self.bricks = list(dict.fromkeys(self.cols["brickname"]))
+
+    def cut(self, brick: str) -> None:
+        """Cut the stamps of this shard's rows in ``brick``."""
+        from dhs.inject.cutouts import cut_brick, cut_cutouts
+
+        s, cols = self.s, self.cols
+        idx = np.flatnonzero(cols["brickname"] == brick)
+        if s.survey_source == "cutout_service":  # one cached cutout per target, no blacklist
+            st = cut_cutouts(s, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], self.bands, self.size,
+                             str(brick))
+        elif brick in self.blacklist:
+            self.error[idx] = "blacklisted_brick"
+            self.reason[idx] = [Failure("blacklisted_brick", s.blacklist_path, 404,
+                                        f"brick {brick} is on the blacklist (404 at the survey)")] * len(idx)
+            return
+        else:
+            st = cut_brick(s, str(brick), cols["ra"][idx], cols["dec"][idx], self.bands, self.size)
+        self.image[idx], self.invvar[idx], self.maskbits[idx] = st.image, st.invvar, st.maskbits
+        self.psf_map[idx], self.error[idx], self.reason[idx] = st.psf_map, st.error, st.reason
+        if st.invvar_source is not None:
+            self.invvar_src[idx] = st.invvar_source
+
+
 def _process(s: InjectSettings, rows: pa.Table, bank: Any, blacklist: frozenset) -> tuple[dict, dict]:
     """Metric columns and stamp arrays for all rows of a shard."""
-    from dhs.inject import arcs as inj  # physics and FITS reading load in workers only
-    from dhs.inject.cutouts import cut_brick, cut_cutouts
+    cut = BrickCut(s, rows, blacklist)
+    for brick in cut.bricks:
+        cut.cut(brick)
+    return finish(cut, bank)
 
-    n = rows.num_rows
-    cols = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
-    size, bands = int(cols["stamp_size"][0]), str(cols["bandset"][0])
-    nb, all_bands = len(bands), list(s.bands)
-    image = np.zeros((n, nb, size, size), np.float32)
-    invvar = np.zeros_like(image)
+
+def finish(cut: BrickCut, bank: Any) -> tuple[dict, dict]:
+    """Render and add the arcs of a shard whose stamps are cut; its metric columns and arrays."""
+    from dhs.inject import arcs as inj  # physics loads in workers only
+
+    s, cols, size, bands = cut.s, cut.cols, cut.size, cut.bands
+    image, invvar, maskbits, psf_map, error = cut.image, cut.invvar, cut.maskbits, cut.psf_map, cut.error
+    invvar_src, reason = cut.invvar_src, cut.reason
+    n, nb, all_bands = len(error), len(bands), list(s.bands)
     arcs = np.zeros_like(image)
-    maskbits = np.zeros((n, size, size), np.int32)
-    psf_map = np.full((n, nb), np.nan)
-    error = np.full(n, "", dtype=object)
-    invvar_src = np.full(n, "coadd", dtype=object)
-    reason = np.full(n, None, dtype=object)
-    bricks = cols["brickname"]
-    for brick in dict.fromkeys(bricks):
-        idx = np.flatnonzero(bricks == brick)
-        if s.survey_source == "cutout_service":  # one cached cutout per target, no blacklist
-            st = cut_cutouts(s, cols["task_id"][idx], cols["ra"][idx], cols["dec"][idx], bands, size,
-                             str(brick))
-        elif brick in blacklist:
-            error[idx] = "blacklisted_brick"
-            reason[idx] = [Failure("blacklisted_brick", s.blacklist_path, 404,
-                                   f"brick {brick} is on the blacklist (404 at the survey)")] * len(idx)
-            continue
-        else:
-            st = cut_brick(s, str(brick), cols["ra"][idx], cols["dec"][idx], bands, size)
-        image[idx], invvar[idx], maskbits[idx], psf_map[idx] = st.image, st.invvar, st.maskbits, st.psf_map
-        error[idx] = st.error
-        if st.invvar_source is not None:
-            invvar_src[idx] = st.invvar_source
-        reason[idx] = st.reason
     fwhm, psf_src = inj.choose_psf(psf_map, cols, bands, s.psf.default_fwhm_arcsec)
     error[(error == "") & ~(np.isfinite(fwhm) & (fwhm > 0)).all(axis=1)] = "bad_psf"
     cos_idx = np.full(n, -1, np.int64)
@@ -203,6 +227,29 @@ def stamps_table(rows: pa.Table, out: dict, arrays: dict, save_arc: bool, quanti
     return table.append_column("region_split", rows.column("region_split"))
 
 
+def skipped_summary(shard: dict) -> dict:
+    """The summary of a shard committed before with its current fingerprint (kept)."""
+    n = shard["rows"].num_rows if "rows" in shard else shard["n_rows"]
+    return {"shard": shard["shard_id"], "skipped": True, "rows": n, "errors": {},
+            "bytes": 0, "seconds": 0.0}
+
+
+def fingerprint(shard: dict, s: InjectSettings) -> Any:
+    """The fingerprint a shard is written with now (``shard["fingerprint"]``, else from its rows and ``s``)."""
+    from dhs.inject.ranges import shard_rows
+
+    return shard.get("fingerprint") or shard_fingerprint(shard_rows(shard), s)
+
+
+def is_current(shard: dict, s: InjectSettings) -> bool:
+    """True when the shard is committed with the fingerprint it would be written with now,
+    committed work is kept (``skip_existing``) and the shard is not to be redone (``shard["redo"]``)."""
+    fp, o = fingerprint(shard, s), s.output
+    dirs = (shard["metrics_dir"],) if o.metrics_only else (shard["stamps_dir"], shard["metrics_dir"])
+    return (s.skip_existing and not shard.get("redo")
+            and all(shards.state(d, shard["shard_id"], fp) == "current" for d in dirs))
+
+
 def run_shard(shard: dict, s: InjectSettings) -> dict:
     """Inject one shard and commit it; returns its counts (rows, errors, bytes, seconds).
 
@@ -211,16 +258,20 @@ def run_shard(shard: dict, s: InjectSettings) -> dict:
     """
     from dhs.inject.ranges import shard_rows
 
-    sid, rows = shard["shard_id"], shard_rows(shard)
-    mdir, sdir = shard["metrics_dir"], shard["stamps_dir"]
-    fp = shard.get("fingerprint") or shard_fingerprint(rows, s)
-    o = s.output
-    if s.skip_existing and not shard.get("redo") and all(shards.state(d, sid, fp) == "current"
-                               for d in ((mdir,) if o.metrics_only else (sdir, mdir))):
-        return {"shard": sid, "skipped": True, "rows": rows.num_rows, "errors": {}, "bytes": 0, "seconds": 0.0}
+    if is_current(shard, s):
+        return skipped_summary(shard)
     t0 = time.perf_counter()
-    blacklist = _blacklist(s.blacklist_path, s.survey.base_url)
-    out, arrays = _process(s, rows, _bank(s), blacklist)
+    shard = {**shard, "rows": shard_rows(shard)}
+    out, arrays = _process(s, shard["rows"], _bank(s), _blacklist(s.blacklist_path, s.survey.base_url))
+    return commit(shard, s, out, arrays, t0)
+
+
+def commit(shard: dict, s: InjectSettings, out: dict, arrays: dict, t0: float) -> dict:
+    """Write a processed shard (stamps part first, metrics part last, both with the shard's
+    fingerprint); its counts."""
+    sid, rows = shard["shard_id"], shard["rows"]
+    mdir, sdir = shard["metrics_dir"], shard["stamps_dir"]
+    fp, o = fingerprint(shard, s), s.output
     errors: dict[str, int] = {}
     for code in out["error_code"]:
         errors[code or "ok"] = errors.get(code or "ok", 0) + 1
@@ -230,8 +281,7 @@ def run_shard(shard: dict, s: InjectSettings) -> dict:
         st = stamps_table(rows, out, arrays, o.save_arc, o.quantize)
         nbytes += datasets.write_shard(st, sdir, sid, compression=o.compression, extra=extra,
                                        parquet_options=QUANTIZED_PARQUET if o.quantize > 0 else STAMP_PARQUET,
-                                       return_bytes=True,
-                                       fingerprint=fp)["bytes"]
+                                       return_bytes=True, fingerprint=fp)["bytes"]
     mt = metrics_table(rows, out, list(s.bands))
     nbytes += datasets.write_shard(mt, mdir, sid, compression=o.compression, extra=extra,
                                    return_bytes=True, fingerprint=fp)["bytes"]

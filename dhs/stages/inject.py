@@ -9,6 +9,9 @@ The stage ends with a table of the errors of every committed row by code and rea
 (dhs.inject.outcomes). Rows that failed for good (any class but ``outcome``, see
 dhs.inject.failures), or no good row at all, exit with status 3; ``retry_failed=true`` redoes
 exactly the shards holding retryable rows (transient or input-damaged) and leaves the others.
+Every experiment of the run (the tier's stamp sizes x bandsets, or ``inject.experiments``) goes
+in one pass per brick (dhs.inject.onepass): each brick's files are decoded once for all of them,
+and each experiment's datasets are what a run of that experiment alone writes.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from dhs.inject import ranges
 from dhs.inject.preflight import check_inputs
 from dhs.inject import outcomes
 from dhs.inject.settings import InjectSettings
-from dhs.inject.shard import run_shard
 from dhs.io import datasets as dio
 from dhs.io import locks, shards
 from dhs.io import storage
@@ -45,7 +47,7 @@ def datasets_for(cfg: Any, exp: str) -> dict:
 
 def datasets(cfg: Any) -> dict:
     reads, writes = [], []
-    for exp in layout.experiment_ids(cfg):
+    for exp in experiments(cfg):
         d = datasets_for(cfg, exp)
         reads += d["reads"]
         writes += d["writes"]
@@ -71,21 +73,62 @@ def settings_record(cfg: Any) -> dict:
     return stage_settings.inject_settings(cfg).record(sizes)
 
 
-def run_experiment(cfg: Any, ctx: Any, exp: str, s: InjectSettings) -> dict:
-    """Inject one experiment under the locks of its datasets (see ``_write``)."""
-    mdir = layout.manifest_dir(cfg, exp)
-    if not dio.is_complete(mdir):
-        raise MissingInputError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
-                                f"run `dhs stage=4a tier={cfg.tier.name}` first")
-    todo_shards, bricks = ranges.plan_shards(mdir, exp, int(cfg.inject.shard_max_tasks))
-    sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
-    final = [metrics] if s.output.metrics_only else [sdir, metrics]
-    with locks.hold(final):
-        for d in final:
-            shards.recover(d)
-        if cfg.force:  # every input checked before anything is replaced
-            check_inputs(s, bricks)
-        return _write(cfg, ctx, exp, s, todo_shards, {"stamps": sdir, "metrics": metrics}, final)
+def experiments(cfg: Any) -> list[str]:
+    """The experiments stage 4c injects in one pass: ``inject.experiments`` (experiment ids, or
+    fnmatch patterns such as ``*_stamp64_*`` over the manifests of the variant) or, when that is
+    empty, the configured tier's (``layout.experiment_ids``)."""
+    import fnmatch
+
+    patterns = [str(p) for p in (cfg.inject.get("experiments") or [])]
+    if not patterns:
+        return layout.experiment_ids(cfg)
+    root = storage.join(layout.phase_root(cfg, "phase4a"), "manifests")
+    have = sorted(storage.listdir(root)) if storage.exists(root) else []
+    out: list[str] = []
+    for pat in patterns:
+        hits = [e for e in have if fnmatch.fnmatchcase(e, pat)] if any(c in pat for c in "*?[") else [pat]
+        if not hits:
+            raise MissingInputError(f"inject.experiments: {pat!r} matches no manifest under {root} "
+                                    f"(there: {', '.join(have) or 'none'}); run `dhs stage=4a` for "
+                                    "that tier first, or fix the pattern")
+        out += [e for e in hits if e not in out]
+    return out
+
+
+def run_experiments(cfg: Any, ctx: Any, exps: list[str], s: InjectSettings) -> dict:
+    """Inject ``exps`` in one pass per brick (``dhs.inject.onepass``) under the locks of all
+    their datasets; counts per experiment (``wall_s``: the pass's wall time, shared)."""
+    from dhs.inject.onepass import plan_passes, run_pass, warm_worker
+
+    manifests, finals = {}, {}
+    for exp in exps:
+        mdir = layout.manifest_dir(cfg, exp)
+        if not dio.is_complete(mdir):
+            raise MissingInputError(f"manifest {mdir} is missing or incomplete (no _SUCCESS): "
+                                    f"run `dhs stage=4a tier={cfg.tier.name}` first")
+        manifests[exp] = ranges.plan_shards(mdir, exp, int(cfg.inject.shard_max_tasks))
+        sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
+        finals[exp] = [metrics] if s.output.metrics_only else [sdir, metrics]
+    with locks.hold([d for exp in exps for d in finals[exp]]):
+        prepared = {}
+        for exp in exps:
+            for d in finals[exp]:
+                shards.recover(d)
+            if cfg.force:  # every input checked before anything is replaced
+                check_inputs(s, manifests[exp][1])
+        for exp in exps:
+            prepared[exp] = _plan(cfg, ctx, exp, s, manifests[exp][0], finals[exp])
+        passes = plan_passes([p["todo"] for p in prepared.values()], int(cfg.inject.shard_max_tasks))
+        t0 = time.perf_counter()
+        desc = f"4c {exps[0]}" if len(exps) == 1 else f"4c {len(exps)} experiments"
+        results = run_shards(run_pass, passes, s, stage_settings.executor_settings(cfg), desc=desc,
+                             console=ctx.console, warm=warm_worker)
+        wall = time.perf_counter() - t0
+        by_shard = {(sh["experiment_id"], sh["shard_id"]): res for job, out in zip(passes, results)
+                    for sh, res in zip(job["shards"], out["shards"])}
+        return {exp: _finish(cfg, ctx, exp, s, prep, wall,
+                             [by_shard[(exp, sh["shard_id"])] for sh in prep["todo"]])
+                for exp, prep in prepared.items()}
 
 
 def fingerprints(range_shards: list[dict], s: InjectSettings, executor: Any, console: Any) -> list:
@@ -95,21 +138,20 @@ def fingerprints(range_shards: list[dict], s: InjectSettings, executor: Any, con
     return run_shards(ranges.fingerprint_shard, range_shards, s, executor, desc="4c plan", console=console)
 
 
-def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[dict], out: dict,
-           final: list[str]) -> dict:
-    """Run the shards that are not current. With ``force`` everything is built in a staging
-    folder and swapped in once committed (the old dataset stays whole until then). Shards are
-    manifest ranges (``dhs.inject.ranges``): the driver never reads the manifest's rows."""
+def _plan(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[dict], final: list[str]) -> dict:
+    """The shards of one experiment that are not current. With ``force`` everything is built in a
+    staging folder and swapped in once committed (the old dataset stays whole until then). Shards
+    are manifest ranges (``dhs.inject.ranges``): the driver never reads the manifest's rows."""
+    sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
     target = {d: shards.staging_dir(d) if cfg.force else d for d in final}
-    executor = stage_settings.executor_settings(cfg)
-    plan_shards = [{**sh, "stamps_dir": target.get(out["stamps"], out["stamps"]),
-                    "metrics_dir": target[out["metrics"]], "fingerprint": fp}
-                   for sh, fp in zip(range_shards, fingerprints(range_shards, s, executor, ctx.console))]
-    n_manifest = sum(sh["n_rows"] for sh in range_shards)
+    plan_shards = [{**sh, "stamps_dir": target.get(sdir, sdir),
+                    "metrics_dir": target[metrics], "fingerprint": fp}
+                   for sh, fp in zip(range_shards, fingerprints(range_shards, s, stage_settings.executor_settings(cfg),
+                                                                ctx.console))]
     redo: set[str] = set()
     if bool(cfg.retry_failed) and not cfg.force:
         redo = outcomes.shards_to_redo(plan_shards, outcomes.retry_task_ids(
-            outcomes.read_outcomes(out["metrics"]), _blacklist(s)))
+            outcomes.read_outcomes(metrics), _blacklist(s)))
         plan_shards = [{**sh, "redo": sh["shard_id"] in redo} for sh in plan_shards]
     dirs = [target[d] for d in final]
     fps = {sh["shard_id"]: sh["fingerprint"] for sh in plan_shards}
@@ -120,24 +162,31 @@ def _write(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[d
             f"(to keep them, rerun with inject.run_name=<new name>)", plan.changes()))
     removed = shards.begin(dirs, fps)
     todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo) | redo]
-    t0 = time.perf_counter()
-    results = run_shards(run_shard, todo, s, executor, desc=f"4c {exp}", console=ctx.console)
-    wall = time.perf_counter() - t0
+    return {"target": target, "final": final, "shards": plan_shards, "fps": fps, "plan": plan,
+            "removed": removed, "todo": todo, "redo": redo,
+            "n_manifest": sum(sh["n_rows"] for sh in range_shards)}
+
+
+def _finish(cfg: Any, ctx: Any, exp: str, s: InjectSettings, prep: dict, wall: float,
+            results: list[dict]) -> dict:
+    """Finalize (and, under ``force``, swap in) one experiment's datasets and record them; its counts."""
+    target, fps, plan, redo = prep["target"], prep["fps"], prep["plan"], prep["redo"]
     done = [r for r in results if not r["skipped"]]
     n_new = sum(r["rows"] for r in done)
-    record = s.record((ranges.first_value(range_shards[0], "stamp_size"),) if n_manifest else ())
+    n_manifest = prep["n_manifest"]
+    record = s.record((ranges.first_value(prep["shards"][0], "stamp_size"),) if n_manifest else ())
     inputs = {"manifest": layout.manifest_dir(cfg, exp), **input_paths(s)}
     counts: dict = {}
-    for d in final:  # stamps before metrics: a shard is done when its metrics marker exists
+    for d in prep["final"]:  # stamps before metrics: a shard is done when its metrics marker exists
         summary = shards.finalize(target[d], fps, {"experiment_id": exp})
         if target[d] != d:
             if not summary["complete"]:  # the old dataset stays as it was
                 continue
             shards.swap_in(target[d], d)
-        counts = {"rows": summary["rows"], "manifest_rows": n_manifest, "shards": len(plan_shards),
+        counts = {"rows": summary["rows"], "manifest_rows": n_manifest, "shards": len(prep["shards"]),
                   "shards_skipped": len(set(plan.kept) - redo), "shards_redone": len(plan.stale),
                   "shards_retried": len(redo),
-                  "shards_removed": len(removed.get(target[d], [])), "rows_injected_now": n_new,
+                  "shards_removed": len(prep["removed"].get(target[d], [])), "rows_injected_now": n_new,
                   "errors": summary["errors"], "bytes": summary["bytes"],
                   "bytes_written": sum(r["bytes"] for r in done), "complete": summary["complete"],
                   "wall_s": round(wall, 3),
@@ -211,7 +260,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         note = foreign_note(s.blacklist_path, s.survey.base_url)
         if note:
             ctx.console.print(f"[yellow]{escape(note)}[/yellow]", soft_wrap=True)
-    summaries = {exp: run_experiment(cfg, ctx, exp, s) for exp in layout.experiment_ids(cfg)}
+    summaries = run_experiments(cfg, ctx, experiments(cfg), s)
     rows = []
     for exp, c in summaries.items():
         errs = ", ".join(f"{k}: {v}" for k, v in sorted(c["errors"].items()) if k != "ok") or "none"

@@ -74,6 +74,7 @@ class BrickFile:
     _fobj: Any = None
     _caches: dict = field(default_factory=dict, repr=False)
     _tile_budget: int = field(default_factory=tiles.budget_bytes, repr=False)
+    _whole: dict = field(default_factory=dict, repr=False)
 
     @property
     def hdu(self) -> Any:
@@ -128,12 +129,15 @@ class BrickFile:
 
     def read(self, ext: str | int | None = None) -> np.ndarray:
         """The whole image of the data HDU (or of extension ``ext``, e.g. 'WISEM1')."""
-        try:
-            return np.asarray(self._ext(ext).data)
-        except BrickFileError:
-            raise
-        except Exception as exc:
-            raise BrickFileError(f"{self.label}: cannot read image data ({exc})") from exc
+        def decode() -> np.ndarray:
+            try:
+                return np.asarray(self._ext(ext).data)
+            except BrickFileError:
+                raise
+            except Exception as exc:
+                raise BrickFileError(f"{self.label}: cannot read image data ({exc})") from exc
+
+        return tiles.kept_read(self._whole, ext, self._tile_budget, decode)
 
     def tile_cache(self, ext: str | int | None = None) -> tiles.TileCache | None:
         """The decoded-tile cache of a tile-compressed HDU (None: not compressed, or caching off)."""
@@ -170,6 +174,7 @@ class BrickFile:
 
     def close(self) -> None:
         self._caches.clear()
+        self._whole.clear()
         self.hdul.close()
         if self._fobj is not None:
             self._fobj.close()

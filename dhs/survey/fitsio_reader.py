@@ -219,6 +219,7 @@ class FitsioBrickFile:
         self._tiles_read: set[tuple[int, int, int]] = set()
         self._tile_budget = tiles.budget_bytes()
         self._caches: dict[int, tiles.TileCache] = {}
+        self._whole: dict[int, np.ndarray] = {}
         if on_io is not None and self.index >= 0:
             d = self._hdus[self.index]
             on_io(sum(h.header_bytes for h in self._hdus) + d.table_bytes, 1)
@@ -287,17 +288,21 @@ class FitsioBrickFile:
     def read(self, ext: str | int | None = None) -> np.ndarray:
         """The whole image of the data HDU (or of extension ``ext``, e.g. 'WISEM1')."""
         h = self._hdu(ext)
-        try:
-            if h.compressed and h.shape and h.shape[0] * h.shape[1] > WHOLE_READ_ASTROPY_PIXELS:
-                with fits.open(self.path, lazy_load_hdus=True, memmap=False) as hdul:
-                    data = np.array(hdul[h.index].data)
-            else:
-                data = self._fits[h.index].read()
-        except Exception as exc:
-            raise BrickFileError(f"{self.label}: cannot read image data ({exc})") from exc
-        if h.shape:
-            self._count(h, 0, h.shape[0], 0, h.shape[1])
-        return data
+
+        def decode() -> np.ndarray:
+            try:
+                if h.compressed and h.shape and h.shape[0] * h.shape[1] > WHOLE_READ_ASTROPY_PIXELS:
+                    with fits.open(self.path, lazy_load_hdus=True, memmap=False) as hdul:
+                        data = np.array(hdul[h.index].data)
+                else:
+                    data = self._fits[h.index].read()
+            except Exception as exc:
+                raise BrickFileError(f"{self.label}: cannot read image data ({exc})") from exc
+            if h.shape:
+                self._count(h, 0, h.shape[0], 0, h.shape[1])
+            return data
+
+        return tiles.kept_read(self._whole, h.index, self._tile_budget, decode)
 
     def tile_cache(self, ext: str | int | None = None) -> tiles.TileCache | None:
         """The decoded-tile cache of a tile-compressed HDU (None: not compressed, or caching off)."""
@@ -333,6 +338,7 @@ class FitsioBrickFile:
 
     def close(self) -> None:
         self._caches.clear()
+        self._whole.clear()
         self._fits.close()
 
     def __enter__(self) -> FitsioBrickFile:  # noqa: PYI034

@@ -10,10 +10,14 @@ row, so the decoder decompresses exactly those tiles and nothing else), keeps th
 decoder is the reader's own (CFITSIO through fitsio, or astropy), tile by tile, so the pixels are
 bit for bit those of a whole-file read (quantized floats keep their per-tile dither).
 
+A whole-image read (``read()``) of an open file is kept too when it fits the same bound, so
+the stamps of every experiment of a brick (``dhs.inject.onepass``) share one decode; ``read()``
+hands out copies.
+
 Bound: ``DHS_TILE_CACHE_MB`` in the environment (MB of decoded pixels per image HDU of an open
 file; default ``DEFAULT_MB``; ``0`` turns the cache off and every section goes straight to the
 reader). It is read when a reader opens a file, so set it before worker processes start.
-``counters()`` gives this process's decoded tiles, reuses and evictions.
+``counters()`` gives this process's decoded tiles, reuses and evictions, whole reads and reuses.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ ReadFn = Callable[[int, int, int, int], np.ndarray]
 
 _LOCK = threading.Lock()
 _COUNTS = {"tiles_decoded": 0, "tiles_reused": 0, "tiles_evicted": 0, "decode_calls": 0,
-           "sections": 0}
+           "sections": 0, "whole_reads": 0, "whole_reused": 0}
 
 
 def budget_bytes() -> int:
@@ -69,6 +73,21 @@ def _add(**kw: int) -> None:
     with _LOCK:
         for k, v in kw.items():
             _COUNTS[k] += v
+
+
+def kept_read(kept: dict, key: object, budget: int, read: Callable[[], np.ndarray]) -> np.ndarray:
+    """A copy of the whole image ``key`` of an open file: decoded by ``read`` the first time,
+    kept in ``kept`` (the file's own dict) when it fits ``budget`` bytes."""
+    arr = kept.get(key)
+    if arr is not None:
+        _add(whole_reused=1)
+        return arr.copy()
+    arr = read()
+    _add(whole_reads=1)
+    if 0 < arr.nbytes <= budget:
+        kept[key] = arr
+        return arr.copy()
+    return arr
 
 
 class TileCache:

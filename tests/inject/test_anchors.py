@@ -107,17 +107,17 @@ def test_no_heavy_module_is_imported_at_module_level():
 def test_each_shard_runs_exactly_once(mini_base, monkeypatch):
     """Statistics re-ran a whole mapPartitions 4 times on an uncached DataFrame: the stage's
     counts come from the shard summaries; the shard function runs once per shard."""
-    import dhs.stages.inject as stage
+    import dhs.inject.onepass as onepass
     from tests.helpers import run_stage
 
     calls: list[str] = []
-    real = stage.run_shard
+    real = onepass.commit
 
-    def counting(shard, cfg):
+    def counting(shard, *args):
         calls.append(shard["shard_id"])
-        return real(shard, cfg)
+        return real(shard, *args)
 
-    monkeypatch.setattr(stage, "run_shard", counting)
+    monkeypatch.setattr(onepass, "commit", counting)
     summary = run_stage([*mini_base, "stage=4c", "inject.run_name=once", "inject.shard_max_tasks=70",
                          "cluster.n_jobs=1", "inject.metrics_only=true"])
     (exp,) = summary["experiments"]
