@@ -16,11 +16,17 @@ tasks (imports, compiled kernels, COSMOS bank), then the measured runs; CPU is p
 (time.process_time), split by wrapping the stage's functions: read (cut the stamps from the
 files), render (arcs), write (Arrow tables and Parquet), overhead (the rest: manifest read,
 sharding, metrics, records, closing files). The 1-per-brick row runs several rounds of one task
-per brick (a different target each round). Whole processes: `dhs stage=4c` as a fresh CLI process
+per brick (a different target each round). Six experiments per brick (debug, grid and train x 64
+and 96 px over the same bricks, 83 tasks per brick each) run in one pass (inject.experiments:
+each brick decoded once for all six) and, as the reference, one experiment at a time. Bytes per
+stamp: distinct targets (one task per galaxy), lossless and with output.quantize=4, with the
+Parquet encodings tried on the same rows and the quantized noise checked against the lossless
+stamps. Whole processes: `dhs stage=4c` as a fresh CLI process
 against `python benchmarks/peer_loop.py` (the earlier system's loop: astropy whole-file reads,
 lenstronomy ImageModel at supersampling 5 per band, npz blobs), CPU from getrusage of the child.
 
 Usage: python benchmarks/bench_inject.py [--quick] [--bricks N]   (last line: RESULT ...)
+--quick: 3 bricks, 4 sparse rounds (full: 6 bricks, 8 rounds); the report says which mode ran.
 The machine may be shared: CPU time is reported, not wall time. The temporary folder is removed.
 """
 
@@ -105,13 +111,12 @@ def worker(spec: dict) -> dict:
     spent["overhead"] = total - sum(spent[p] for p in PARTS if p != "overhead")
     out = {"stamps": stamps, "cpu_s": total, "parts": dict(spent), "tiles": tiles.counters(),
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if spec.get("bytes_run"):
-        cfg = compose(spec["bytes_run"])
-        res = run_stage(cfg, make_context(spec["run_dir"] + "/bytes"))
+    for key, over in (spec.get("bytes_runs") or {}).items():
+        res = run_stage(compose(over), make_context(spec["run_dir"] + f"/{key}"))
         n = sum(e["rows_injected_now"] for e in res["experiments"].values())
-        files = Path(spec["data_root"], "phase4c").rglob("bytes/stamps/**/*.parquet")
-        out["distinct_bytes_per_stamp"] = sum(f.stat().st_size for f in files) / max(n, 1)
-        out["distinct_stamps"] = n
+        files = sorted(Path(spec["data_root"], "phase4c").rglob(f"{key}/stamps/**/*.parquet"))
+        out[key] = {"bytes_per_stamp": sum(f.stat().st_size for f in files) / max(n, 1), "stamps": n,
+                    "files": [str(f) for f in files]}
     return out
 
 
@@ -158,10 +163,12 @@ def main() -> None:
     t0 = time.perf_counter()
     with FullSizeSurvey(n_bricks, tiers=(TIER,), keep=args.keep) as fx:
         setup_s = time.perf_counter() - t0
-        bench(fx, n_bricks, rounds, setup_s)
+        bench(fx, n_bricks, rounds, setup_s, args.quick)
 
 
-def bench(fx: FullSizeSurvey, n_bricks: int, rounds: int, setup_s: float) -> None:
+def bench(fx: FullSizeSurvey, n_bricks: int, rounds: int, setup_s: float, quick: bool) -> None:
+    import pyarrow as pa
+
     tmp = fx.root / "bench"
     tmp.mkdir()
     (exp,) = fx.experiments(TIER)
@@ -179,6 +186,17 @@ def bench(fx: FullSizeSurvey, n_bricks: int, rounds: int, setup_s: float) -> Non
             manifests[label].append(variant)
             counts[label] += sub.num_rows
             first.setdefault(label, sub)
+    dense = per_brick(full, 83)
+    multi = []
+    for tier in ("debug", "grid", "train"):
+        for size in (64, 96):
+            exp_id = exp.replace(f"{TIER}_stamp64", f"{tier}_stamp{size}")
+            t = dense.set_column(dense.schema.get_field_index("experiment_id"), "experiment_id",
+                                 pa.array([exp_id] * dense.num_rows, pa.string()))
+            t = t.set_column(t.schema.get_field_index("stamp_size"), "stamp_size",
+                             pa.array([size] * t.num_rows, pa.int32()))
+            fx.write_manifest(t, TIER, exp_id, "bench_multi")
+            multi.append(exp_id)
     warm = per_brick(full, 2).slice(0, 2)
     fx.write_manifest(warm, TIER, exp, "bench_warm")
     distinct = distinct_targets(per_brick(full, 83))
@@ -198,8 +216,17 @@ def bench(fx: FullSizeSurvey, n_bricks: int, rounds: int, setup_s: float) -> Non
                     "runs": [overrides(v, mode, f"r_{tag}") for v in manifests[label]],
                     "run_dir": str(tmp / f"runs_{tag}_{label}"), "data_root": str(fx.root)}
             if label == "83" and mode == "brick" and tile_mb is None:
-                spec["bytes_run"] = overrides("bench_distinct", mode, "bytes")
+                spec["bytes_runs"] = {"bytes": overrides("bench_distinct", mode, "bytes"),
+                                      "bytes_q": [*overrides("bench_distinct", mode, "bytes_q"),
+                                                  "output.quantize=4"]}
             results[(label, name)] = run_worker(spec, tile_mb, tmp)
+    six = f"inject.experiments=[{','.join(multi)}]"
+    for name, runs in (("6 experiments, one pass", [[*overrides("bench_multi", "brick", "m_pass"), six]]),
+                       ("6 experiments, one by one", [[*overrides("bench_multi", "brick", "m_each"),
+                                                       f"inject.experiments=[{e}]"] for e in multi])):
+        spec = {"warm": overrides("bench_warm", "brick", "w_multi"), "runs": runs,
+                "run_dir": str(tmp / f"runs_multi_{len(runs)}"), "data_root": str(fx.root)}
+        results[("83x6", name)] = run_worker(spec, None, tmp)
 
     # whole processes: the dhs CLI against the earlier system's loop, same manifest
     whole: dict[str, dict] = {}
@@ -221,7 +248,7 @@ def bench(fx: FullSizeSurvey, n_bricks: int, rounds: int, setup_s: float) -> Non
         peer = tagged_json(out, "PEER_JSON")
         whole[label] = {"stamps": n, "dhs_cpu": cpu, "peer_cpu": pcpu, "peer": peer,
                         "flux_ratio": flux_ratio(fx.root / "phase4c" / variant / f"cli_{label}", peer["flux_r"])}
-    report(fx, n_bricks, setup_s, results, whole)
+    report(fx, n_bricks, setup_s, results, whole, quick)
 
 
 def flux_ratio(run_root: Path, peer_flux: dict[str, float]) -> tuple[float, float, float]:
@@ -241,7 +268,7 @@ def _ms(x: float, n: int) -> str:
     return f"{1e3 * x / max(n, 1):.2f}"
 
 
-def report(fx: FullSizeSurvey, n_bricks: int, setup_s: float, results: dict, whole: dict) -> None:
+def report(fx: FullSizeSurvey, n_bricks: int, setup_s: float, results: dict, whole: dict, quick: bool) -> None:
     print(f"fixture: {n_bricks} bricks of 3600 x 3600 px, {len(fx.coadd_files())} files, "
           f"{sum(p.stat().st_size for p in fx.coadd_files()) / 1e6:.0f} MB, built in {setup_s:.0f} s "
           "(cosmos bank, mock survey, 4a, 4b)")
@@ -282,12 +309,86 @@ def report(fx: FullSizeSurvey, n_bricks: int, setup_s: float, results: dict, who
           f"{fr[0]:.3f} / {fr[1]:.3f} / {fr[2]:.3f}")
     dense = results[("83", "brick cache + tile cache")]
     sparse = results[("1", "section reads + tile cache")]
-    print(f"\nstamps of distinct targets ({dense.get('distinct_stamps', 0)} stamps, 64x64 grz, lossless): "
-          f"{dense.get('distinct_bytes_per_stamp', float('nan')):.0f} bytes per stamp")
+    one_pass, each = results[("83x6", "6 experiments, one pass")], results[("83x6", "6 experiments, one by one")]
+    print(f"\nsix experiments per brick: one pass {one_pass['stamps'] / one_pass['cpu_s']:.1f} stamps/CPU-s "
+          f"against {each['stamps'] / each['cpu_s']:.1f} one experiment at a time "
+          f"(x{(one_pass['stamps'] / one_pass['cpu_s']) / (each['stamps'] / each['cpu_s']):.2f}); tiles decoded "
+          f"{one_pass['tiles']['tiles_decoded']} against {each['tiles']['tiles_decoded']}")
+    lossless, quant = dense["bytes"], dense["bytes_q"]
+    print(f"\nstamps of distinct targets ({lossless['stamps']} stamps, 64x64 grz; image, invvar, maskbits):")
+    stamp_bytes(lossless["files"], quant["files"])
+    print(f"\nmode: {'--quick' if quick else 'full'}")
     print(f"RESULT full_size_stamps_per_cpu_s={dense['stamps'] / dense['cpu_s']:.2f} "
-          f"multi_experiment_stamps_per_cpu_s=nan "
+          f"multi_experiment_stamps_per_cpu_s={one_pass['stamps'] / one_pass['cpu_s']:.2f} "
           f"sparse_stamps_per_cpu_s={sparse['stamps'] / sparse['cpu_s']:.2f} peer_ratio={ratios['83']:.2f} "
-          f"bytes_per_stamp={dense.get('distinct_bytes_per_stamp', float('nan')):.0f} bytes_per_stamp_quantized=nan")
+          f"bytes_per_stamp={lossless['bytes_per_stamp']:.0f} "
+          f"bytes_per_stamp_quantized={quant['bytes_per_stamp']:.0f}")
+
+
+def stamp_bytes(lossless_files: list[str], quant_files: list[str]) -> None:
+    """Bytes per stamp by column and under other Parquet encodings (the same rows re-encoded),
+    and the quantized stamps' error and noise against the lossless ones."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dhs.inject.shard import QUANTIZED_PARQUET, STAMP_PARQUET
+    from dhs.io.stamps import to_numpy
+
+    tables = {k: pa.concat_tables([pq.read_table(f) for f in files]).sort_by("task_id")
+              for k, files in (("lossless", lossless_files), ("quantized", quant_files))}
+    n = tables["lossless"].num_rows
+
+    def encoded(table: pa.Table, opts: dict) -> tuple[int, dict[str, int]]:
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd", **opts)
+        meta = pq.ParquetFile(io.BytesIO(buf.getvalue())).metadata
+        cols: dict[str, int] = {}
+        for g in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                col = meta.row_group(g).column(c)
+                name = col.path_in_schema.split(".")[0]
+                cols[name] = cols.get(name, 0) + col.total_compressed_size
+        return len(buf.getvalue()), cols
+
+    def variant(base: dict, level: int, enc: dict[str, str] | None = None) -> dict:
+        ce = {**base["column_encoding"], **(enc or {})}
+        return {**base, "column_encoding": ce, "compression_level": level}
+
+    floats = {f"{c}.list.element": "PLAIN" for c in ("image", "invvar")}
+    ints = {f"{c}.list.element": "PLAIN" for c in ("image",)}
+    trials = [("lossless", "byte-stream-split + zstd 3 (default)", STAMP_PARQUET),
+              ("lossless", "byte-stream-split + zstd 9", variant(STAMP_PARQUET, 9)),
+              ("lossless", "byte-stream-split + zstd 19", variant(STAMP_PARQUET, 19)),
+              ("lossless", "plain + zstd 3", variant(STAMP_PARQUET, 3, floats)),
+              ("quantized", "delta-binary-packed + zstd 3 (default)", QUANTIZED_PARQUET),
+              ("quantized", "delta-binary-packed + zstd 19", variant(QUANTIZED_PARQUET, 19)),
+              ("quantized", "plain int32 + zstd 3", variant(QUANTIZED_PARQUET, 3, ints)),
+              ("quantized", "plain int32 + zstd 19", variant(QUANTIZED_PARQUET, 19, ints))]
+    print(f"{'storage':>10} {'Parquet encoding':<40}{'bytes/stamp':>12}{'image':>9}{'invvar':>9}"
+          f"{'maskbits':>9}{'other':>9}")
+    for kind, name, opts in trials:
+        total, cols = encoded(tables[kind], opts)
+        other = total - sum(cols.get(c, 0) for c in ("image", "invvar", "maskbits"))
+        print(f"{kind:>10} {name:<40}{total / n:>12.0f}" + "".join(
+            f"{v / n:>9.0f}" for v in (cols.get("image", 0), cols.get("invvar", 0), cols.get("maskbits", 0), other)))
+    a = to_numpy(tables["lossless"]).astype(np.float64)
+    b = to_numpy(tables["quantized"]).astype(np.float64)
+    ivar = to_numpy(tables["lossless"], "invvar")
+    step = np.asarray(tables["quantized"].column("quant_step").to_pylist(), np.float64)
+    ok = np.asarray(tables["lossless"].column("cutout_ok")) == 1
+    err = (np.abs(b - a) / step[:, :, None, None])[ok]
+    ratios = []
+    for i in np.flatnonzero(ok):
+        for j in range(a.shape[1]):
+            sky = (np.abs(a[i, j]) * np.sqrt(ivar[i, j]) < 3) & (ivar[i, j] > 0)
+            ratios.append(b[i, j][sky].std() / a[i, j][sky].std())
+    r = np.asarray(ratios)
+    print(f"quantized at sigma/4: max |error| {err.max():.3f} step (bound 0.5); sky noise quantized / lossless "
+          f"per stamp and band: median {np.median(r):.4f}, worst {r[np.argmax(np.abs(r - 1))]:.4f} "
+          f"(expected sqrt(1 + 1/192) = {np.sqrt(1 + 1 / 192):.4f})")
 
 
 if __name__ == "__main__":

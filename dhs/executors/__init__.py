@@ -55,11 +55,14 @@ class ShardInputError(DhsError):
 
 
 def run_shards(fn: ShardFn, shards: Sequence[Any], settings: Any, executor: ExecutorSettings, *,
-               desc: str = "shards", console: Any = None) -> list[dict]:
+               desc: str = "shards", console: Any = None,
+               warm: Callable[[Any], None] | None = None) -> list[dict]:
     """Run ``fn(shard, settings)`` on every shard with the backend of ``executor``.
 
     Every shard runs even when some fail; then ShardInputError (a user error) or ShardError
     (a bug, with the worker's traceback) names the first failure.
+    ``warm(settings)`` (module level), when given, runs once in each worker process before its
+    first shard (imports, loaded data), so no shard pays for it (joblib: the worker initializer).
     """
     if not shards:
         return []
@@ -67,7 +70,7 @@ def run_shards(fn: ShardFn, shards: Sequence[Any], settings: Any, executor: Exec
     if executor.backend == "local":
         from dhs.executors.local import run_local
 
-        return run_local(fn, shards, settings, executor, desc=desc, console=console)
+        return run_local(fn, shards, settings, executor, desc=desc, console=console, warm=warm)
     if executor.backend in ("spark_local", "emr"):
         from dhs.executors.spark import run_spark
 

@@ -30,25 +30,38 @@ def _span(shard: dict) -> tuple[str, str]:
 
 def plan_passes(shards_by_experiment: Sequence[Sequence[dict]], max_tasks: int) -> list[dict]:
     """Passes over the shards of every experiment (each list in brick order, as make_shards
-    gives them): shards whose brick ranges overlap go in one pass, until a pass holds about
-    ``max_tasks`` rows per experiment (then the next pass starts; a brick on the boundary is
-    then read by both). Deterministic; the shards themselves are never changed."""
+    gives them): shards whose brick ranges overlap go in one pass while it holds at most
+    ``max_tasks`` rows of each experiment (then the next pass starts, and a brick on the boundary
+    is read by both). Deterministic; the shards themselves are never changed."""
     order = sorted(((*_span(sh), k, i) for k, shards in enumerate(shards_by_experiment)
                     for i, sh in enumerate(shards)))
-    n_exp = max(len(shards_by_experiment), 1)
-    cap = max(int(max_tasks), 1) * n_exp
+    cap = max(int(max_tasks), 1)
     passes: list[list[dict]] = []
-    last, rows = "", 0
+    last, rows = "", {}
     for first, end, k, i in order:
         shard = shards_by_experiment[k][i]
-        if passes and first <= last and rows + shard["rows"].num_rows <= cap:
+        n = shard["rows"].num_rows
+        if passes and first <= last and rows.get(k, 0) + n <= cap:
             passes[-1].append(shard)
-            rows += shard["rows"].num_rows
+            rows[k] = rows.get(k, 0) + n
             last = max(last, end)
             continue
         passes.append([shard])
-        last, rows = end, shard["rows"].num_rows
+        last, rows = end, {k: n}
     return [{"pass_id": f"{k:05d}", "shards": p} for k, p in enumerate(passes)]
+
+
+def warm_worker(s: InjectSettings) -> None:
+    """Once per worker process, before its first pass: the physics, FITS and table modules and
+    the COSMOS bank, so that no pass pays for them."""
+    import dhs.inject.arcs  # noqa: F401
+    import dhs.inject.cutouts  # noqa: F401
+    import dhs.inject.metrics  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    from dhs.survey import fitsio_reader
+
+    fitsio_reader.available()
+    _bank(s)
 
 
 def run_pass(job: dict, s: InjectSettings) -> dict:
