@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dhs import layout
+from dhs.stages import layout
 from dhs.errors import MissingInputError
 from dhs.fetch import remote
 from dhs.inject.onepass import plan_passes
