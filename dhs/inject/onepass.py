@@ -19,13 +19,20 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
+from dhs.inject.ranges import shard_rows
 from dhs.inject.settings import InjectSettings
 from dhs.inject.shard import BrickCut, _bank, _blacklist, commit, finish, is_current, skipped_summary
 
 
 def _span(shard: dict) -> tuple[str, str]:
+    if "rows" not in shard:  # manifest ranges (dhs.inject.ranges): pieces in brick order
+        return str(shard["pieces"][0][0]), str(shard["pieces"][-1][0])
     bricks = shard["rows"].column("brickname")
     return str(bricks[0].as_py()), str(bricks[-1].as_py())
+
+
+def _n_rows(shard: dict) -> int:
+    return shard["rows"].num_rows if "rows" in shard else int(shard["n_rows"])
 
 
 def plan_passes(shards_by_experiment: Sequence[Sequence[dict]], max_tasks: int) -> list[dict]:
@@ -40,7 +47,7 @@ def plan_passes(shards_by_experiment: Sequence[Sequence[dict]], max_tasks: int) 
     last, rows = "", {}
     for first, end, k, i in order:
         shard = shards_by_experiment[k][i]
-        n = shard["rows"].num_rows
+        n = _n_rows(shard)
         if passes and first <= last and rows.get(k, 0) + n <= cap:
             passes[-1].append(shard)
             rows[k] = rows.get(k, 0) + n
@@ -78,6 +85,7 @@ def run_pass(job: dict, s: InjectSettings) -> dict:
         return {"pass": job["pass_id"], "shards": results}
     t0 = time.perf_counter()
     blacklist, bank = _blacklist(s.blacklist_path, s.survey.base_url), _bank(s)
+    shards = [{**sh, "rows": shard_rows(sh)} if k in todo else sh for k, sh in enumerate(shards)]
     cuts = {k: BrickCut(s, shards[k]["rows"], blacklist) for k in todo}
     left = {k: set(c.bricks) for k, c in cuts.items()}
     bricks = sorted({b for c in cuts.values() for b in c.bricks})

@@ -10,6 +10,7 @@ import pytest
 from dhs.stages import layout
 from dhs.errors import MissingInputError
 from dhs.fetch import remote
+from dhs.inject import ranges
 from dhs.inject.onepass import plan_passes
 from dhs.io import datasets as dio
 from dhs.stages.inject import experiments, make_shards
@@ -89,6 +90,11 @@ def test_passes_group_overlapping_shards_and_keep_them_whole(runs):
     again = plan_passes(shards, 40)
     assert [[(sh["experiment_id"], sh["shard_id"]) for sh in p["shards"]] for p in again] == \
         [[(sh["experiment_id"], sh["shard_id"]) for sh in p["shards"]] for p in passes]
+    # shards as manifest ranges (what the stage hands executors) make the same passes
+    by_range = [ranges.plan_shards(layout.manifest_dir(cfg, e), e, 40)[0] for e in exps]
+    assert [[(sh["experiment_id"], sh["shard_id"]) for sh in p["shards"]] for p in plan_passes(by_range, 40)] == \
+        [[(sh["experiment_id"], sh["shard_id"]) for sh in p["shards"]] for p in passes]
+    assert ranges.shard_rows(by_range[0][0]).equals(shards[0][0]["rows"].combine_chunks())
 
 
 def test_experiment_patterns_match_manifests_and_a_miss_names_the_fix(runs):
