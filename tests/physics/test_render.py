@@ -128,7 +128,8 @@ def test_adaptive_matches_uniform_at_same_factor(kind: str) -> None:
             diff = np.linalg.norm((ada.images[b] - uni.images[b]).reshape(n, -1), axis=1)
             norm = np.linalg.norm(uni.images[b].reshape(n, -1), axis=1)
             assert np.all(diff <= 1e-4 * norm)
-        assert np.all(ada.metrics["supersampled_pixels"] < 64 * 64)
+        # only where the source's light lands: less than the whole stamp over the batch
+        assert ada.metrics["supersampled_pixels"].sum() < 0.75 * n * 64 * 64
 
 
 def test_sis_magnification_of_compact_source() -> None:
