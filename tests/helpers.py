@@ -35,3 +35,12 @@ def run_stage(overrides: list[str], run_dir: Any = None) -> dict:
 
     cfg = compose_config(overrides)
     return cli_run_stage(cfg, make_context(run_dir))
+
+
+def run_experiment(overrides: list[str]) -> tuple[Any, str]:
+    """Run the stage of ``overrides`` and return its composed config and first experiment id."""
+    from dhs.stages import layout
+
+    run_stage(overrides)
+    cfg = compose_config(overrides)
+    return cfg, layout.experiment_ids(cfg)[0]

@@ -22,6 +22,8 @@ salt ``quant_dither``) and the array (0 image, 1 arc): ``PCG64([seed, k])``, flo
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: Reserved integers (FITS: NULL_VALUE for NaN, ZERO_VALUE for exact zeros under dither 2).
@@ -76,15 +78,20 @@ def steps(image: np.ndarray, invvar: np.ndarray, levels: float) -> np.ndarray:
     return np.maximum(sigma, floor).astype(np.float32)
 
 
+def _dither_and_step(shape: tuple[int, ...], seed: Any, step: np.ndarray, array: str) -> tuple[np.ndarray, np.ndarray]:
+    """One stamp's dither (shape[1:]) and its (B, 1, ...) float64 steps, for ``encode``/``decode``."""
+    nb = shape[1]
+    r = dither(int(seed), array, int(np.prod(shape[1:]))).reshape(shape[1:])
+    return r, np.asarray(step, np.float64).reshape((nb,) + (1,) * (len(shape) - 2))
+
+
 def encode(values: np.ndarray, step: np.ndarray, seed: np.ndarray, array: str) -> np.ndarray:
     """Quantize (n, B, S, S) float32 ``values`` with (n, B) steps -> int32 of the same shape."""
-    n, nb = values.shape[:2]
+    n = values.shape[0]
     out = np.empty(values.shape, np.int32)
-    per = int(np.prod(values.shape[2:]))
     for i in range(n):
-        r = dither(int(seed[i]), array, nb * per).reshape(values.shape[1:])
+        r, q = _dither_and_step(values.shape, seed[i], step[i], array)
         x = values[i].astype(np.float64)
-        q = step[i].astype(np.float64).reshape((nb,) + (1,) * (values.ndim - 2))
         with np.errstate(invalid="ignore"):
             v = np.rint(x / q + r - 0.5)
         v = np.clip(np.nan_to_num(v, nan=0.0), -MAX_INT, MAX_INT).astype(np.int32)
@@ -96,12 +103,10 @@ def encode(values: np.ndarray, step: np.ndarray, seed: np.ndarray, array: str) -
 
 def decode(ints: np.ndarray, step: np.ndarray, seed: np.ndarray, array: str) -> np.ndarray:
     """Inverse of ``encode``: (n, B, S, S) int32 -> float32 (zeros and NaN restored exactly)."""
-    n, nb = ints.shape[:2]
+    n = ints.shape[0]
     out = np.empty(ints.shape, np.float32)
-    per = int(np.prod(ints.shape[2:]))
     for i in range(n):
-        r = dither(int(seed[i]), array, nb * per).reshape(ints.shape[1:])
-        q = step[i].astype(np.float64).reshape((nb,) + (1,) * (ints.ndim - 2))
+        r, q = _dither_and_step(ints.shape, seed[i], step[i], array)
         v = ints[i]
         x = (v.astype(np.float64) - r + 0.5) * q
         x[v == ZERO_VALUE] = 0.0

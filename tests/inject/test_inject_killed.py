@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 
 from dhs.stages import layout
-from tests.helpers import compose_config, run_stage
+from tests.helpers import compose_config, run_experiment, run_stage
 from tests.killed import digest, kill_after
 
 
 @pytest.fixture(scope="module")
 def reference(mini_base):
     over = [*mini_base, "stage=4c", "inject.shard_max_tasks=30", "inject.run_name=ref"]
-    run_stage(over)
-    cfg = compose_config(over)
-    exp = layout.experiment_ids(cfg)[0]
+    cfg, exp = run_experiment(over)
     return over, digest(layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp))
 
 

@@ -7,7 +7,7 @@ import os
 
 from dhs.stages import layout
 from dhs.io import storage
-from tests.helpers import DEBUG_64, SMALL_SURVEY, compose_config, run_stage
+from tests.helpers import DEBUG_64, SMALL_SURVEY, run_experiment, run_stage
 from tests.killed import digest, kill_after
 
 
@@ -16,9 +16,7 @@ def test_killed_4a_resumes_to_the_same_bytes_and_records(tmp_path):
     base = [f"paths.data_root={root}", *SMALL_SURVEY]
     run_stage(["stage=mock_survey", *base])
     over = ["stage=4a", *base, *DEBUG_64, "tier.n_per_config=2", "manifest.shard_max_tasks=40"]
-    run_stage(over)
-    cfg = compose_config(over)
-    exp = layout.experiment_ids(cfg)[0]
+    cfg, exp = run_experiment(over)
     phase = layout.phase_root(cfg, "phase4a")
     ref = digest(layout.manifest_dir(cfg, exp), layout.bricks_manifest_dir(cfg))
     storage.remove(phase)

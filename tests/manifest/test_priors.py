@@ -12,7 +12,7 @@ from dhs.stages import layout
 from dhs.io import datasets as dio
 from dhs.manifest import priors as P
 from dhs.stages.settings import grid as grid_settings
-from tests.helpers import compose_config, run_stage
+from tests.helpers import compose_config, run_experiment
 
 KEY = draws.mix(np.arange(20000, dtype=np.uint64))
 PRI = P.Priors()
@@ -82,9 +82,7 @@ def test_shipped_grids_cover_observed_einstein_radii():
 @pytest.fixture(scope="module")
 def sersic_run(mini_base):
     over = [*mini_base, "stage=4c", "source=sersic", "inject.run_name=priors_test"]
-    run_stage(over)
-    cfg = compose_config(over)
-    exp = layout.experiment_ids(cfg)[0]
+    cfg, exp = run_experiment(over)
     return cfg, dio.read_dataset(layout.metrics_dir(cfg, exp)).to_pandas()
 
 
