@@ -18,7 +18,7 @@ from dhs.stages import layout
 from dhs.context import make_context
 from dhs.io.datasets import mark_success, write_shard
 from dhs.io.shards import Fingerprint, rows_digest
-from dhs.schema import MANIFEST, arrow_schema, metrics_columns, stamp_columns
+from dhs.schema import MANIFEST, arrow_schema, control_null_columns, metrics_columns, stamp_columns
 from tests.helpers import compose_config
 
 EXP = "debug_stamp16_bandsgrz_gridgrid_small"
@@ -97,6 +97,10 @@ def metrics_frame(n_per: int = 6, seed: int = 3, source_mode: str = "cosmos",
     df["lensed_hlr_arcsec"] = np.where(ctl, np.nan, np.hypot(df["cosmos_hlr_arcsec"].fillna(0.1),
                                                              df["theta_e_arcsec"]))
     df["psf_model"] = "moffat"
+    for name in control_null_columns(BANDS):  # controls: null where nothing applies
+        col = df[name]
+        col = col.astype("Int64") if pd.api.types.is_integer_dtype(col) else col
+        df[name] = col.mask(ctl)
     return df[[c.name for c in cols]]
 
 

@@ -158,11 +158,13 @@ def add_bins(df: pd.DataFrame, resolution_edges: Sequence[float]) -> pd.DataFram
 
 def flag_rows(df: pd.DataFrame, *, bad_pixel_frac_max: float = 0.2,
               wise_brightmask_frac_max: float = 0.2) -> pd.DataFrame:
-    """Add boolean ``valid`` (cutout_ok = 1, metrics_ok = 1, finite arc_snr) and ``clean``."""
+    """Add boolean ``valid`` (cutout_ok = 1, metrics_ok = 1, finite arc_snr for an injection;
+    a control's arc_snr is null: it has no arc) and ``clean``."""
     out = df.copy()
     snr = out["arc_snr"].to_numpy(dtype=float)
+    ctl = _controls(out)
     valid = ((out["cutout_ok"].fillna(0).to_numpy() == 1) & (out["metrics_ok"].fillna(0).to_numpy() == 1)
-             & np.isfinite(snr))
+             & (ctl | np.isfinite(snr)))
     bad = out["bad_pixel_frac"].to_numpy(dtype=float)
     wise = out["wise_brightmask_frac"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
@@ -202,9 +204,15 @@ def attach_scores(df: pd.DataFrame, scores: pd.DataFrame, source: str) -> pd.Dat
     return out.drop(columns="_scored")
 
 
+def _controls(df: pd.DataFrame) -> np.ndarray:
+    return df["is_control"].fillna(0).to_numpy() == 1 if "is_control" in df else np.zeros(len(df), bool)
+
+
 def proxy_scores(df: pd.DataFrame) -> pd.DataFrame:
-    """finder=snr_proxy: the rows' own arc_snr as their score (controls: 0)."""
-    snr = df["arc_snr"].to_numpy(dtype=float)
+    """finder=snr_proxy: the rows' own arc_snr as their score; a control (arc_snr null: no arc)
+    scores 0, the SNR of an absent arc, so the oracle never flags it at a positive threshold."""
+    ctl = _controls(df)
+    snr = np.where(ctl, 0.0, df["arc_snr"].to_numpy(dtype=float))
     return df.assign(score=snr, score_ok=np.isfinite(snr))
 
 

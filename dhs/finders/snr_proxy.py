@@ -5,7 +5,8 @@ metrics (the injected arc's own integrated r-band SNR, computed from the noise-f
 the injection knows), so it can exist only for simulated stamps and it never looks at a stamp.
 A stamp counts as found when ``arc_snr >= arc_snr_min`` (default 5). There is no resolution cut:
 the earlier rule's ``theta_E / PSF >= 0.8`` was a statement about the injection parameters, not a
-measurement, and is gone. Controls have no arc (``arc_snr`` 0). Use it to compare a real finder
+measurement, and is gone. Controls have no arc: their ``arc_snr`` is null and 4d scores them 0 (the
+SNR of an absent arc), so the oracle never flags one. Use it to compare a real finder
 with the SNR an ideal, arc-knowing detector would need; never as the completeness of a search.
 """
 

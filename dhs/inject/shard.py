@@ -167,8 +167,7 @@ def finish(cut: BrickCut, bank: Any) -> tuple[dict, dict]:
                          ("radial_stretch", "radial_stretch"), ("magnification_proxy", "magnification_proxy_1p1"),
                          ("expected_arc_radius", "expected_arc_radius")):
         vals = phys.get(src_key, nan)
-        out[key] = np.where(ok & ~is_ctrl, vals, np.where(ok & is_ctrl, 0.0 if key == "expected_arc_radius"
-                                                          else 1.0, np.nan))
+        out[key] = np.where(ok, vals, np.nan)
     bits = phys.get("physics_warnings", np.zeros(n, np.uint32))
     out["physics_warnings"] = np.array(inj.warnings_text(bits), dtype=object)
     out["source_mode"] = np.full(n, s.source.kind, dtype=object)
@@ -188,12 +187,24 @@ def finish(cut: BrickCut, bank: Any) -> tuple[dict, dict]:
     out["moffat_beta"] = np.full(n, float(s.psf.beta) if s.psf.beta is not None else np.nan)
     out["z_source"] = np.full(n, s.source.z_source)
     out["photon_noise"] = np.full(n, int(s.photon_noise), np.int32)
-    finite = np.ones(n, bool)
-    for key in ("arc_snr", "arc_snr_max", "bad_pixel_frac", "wise_brightmask_frac", "magnification"):
-        finite &= np.isfinite(out[key])
+    finite = np.isfinite(out["bad_pixel_frac"]) & np.isfinite(out["wise_brightmask_frac"])
+    for key in ("arc_snr", "arc_snr_max", "magnification"):
+        finite &= is_ctrl | np.isfinite(out[key])
     out["metrics_ok"] = (ok & finite).astype(np.int32)
+    control_nulls(out, is_ctrl, all_bands)
     arrays = {"image": image, "invvar": invvar, "maskbits": maskbits, "arc": arcs}
     return out, arrays
+
+
+def control_nulls(out: dict, is_ctrl: np.ndarray, bands: list[str]) -> None:
+    """Blank (None: null in the table) the arc, source and renderer columns of control rows."""
+    if not is_ctrl.any():
+        return
+    for key in schema.control_null_columns(bands):
+        if key in out:
+            col = np.asarray(out[key]).astype(object)
+            col[is_ctrl] = None
+            out[key] = col
 
 
 def metrics_table(rows: pa.Table, out: dict, bands: list[str]) -> pa.Table:

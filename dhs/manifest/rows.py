@@ -26,7 +26,7 @@ LENS_MODEL = "SIE"
 #: Manifest columns copied from the candidate galaxies.
 COPIED = ("region_id", "region_split", "brickname", "ra", "dec", "zmag", "rmag", "w1mag", "rz", "zw1",
           "psfsize_g", "psfsize_r", "psfsize_z", "psfdepth_r", "ebv", "psf_bin", "depth_bin")
-#: Frozen per-task draw columns: finite for injections, zero for controls.
+#: Frozen per-task draw columns: finite for injections, null for controls (schema.MANIFEST_CONTROL_NULL).
 FROZEN = ("src_x_arcsec", "src_y_arcsec", "src_phi_rad", "shear_phi_rad", "src_gr", "src_rz",
           "src_mag_r", "lens_e", "lens_phi_rad")
 
@@ -112,7 +112,7 @@ class TaskBuilder:
             cols[name] = copied.column(name)
         cols["config_id"] = self.config_str.take(pa.array(cfg))
         for name, vals in self.config_vals.items():
-            cols[name] = pa.array(vals[cfg])
+            cols[name] = pa.array(vals[cfg], mask=ctrl)
         cols["stamp_size"] = pa.array(np.full(n, exp.stamp_size, np.int32))
         cols["bandset"] = _const(exp.bandset, n)
         cols["replicate"] = pa.array(rep.astype(np.int32))
@@ -122,15 +122,15 @@ class TaskBuilder:
         g, seed = self.grid, self.seed_base
         if g.source_mag == "prior":
             d["src_mag_r"] = priors.source_mag_r(hi, g.priors, seed)
-            cols["src_dmag"] = pa.array(np.where(ctrl, 0.0, d["src_mag_r"] - self.rmag[row]))
+            cols["src_dmag"] = pa.array(d["src_mag_r"] - self.rmag[row], mask=ctrl)
         else:
             d["src_mag_r"] = self.rmag[row] + self.config_vals["src_dmag"][cfg]
         if g.source_size == "prior":
-            cols["src_reff_arcsec"] = pa.array(np.where(ctrl, 0.0, priors.source_reff(hi, g.priors, seed)))
+            cols["src_reff_arcsec"] = pa.array(priors.source_reff(hi, g.priors, seed), mask=ctrl)
         d["lens_e"], d["lens_phi_rad"] = priors.lens_shape(hi, g.priors, seed, g.lens_shape,
                                                            self.shape[0][row], self.shape[1][row])
         for name in FROZEN:
-            cols[name] = pa.array(np.where(ctrl, 0.0, d[name]))
+            cols[name] = pa.array(d[name], mask=ctrl)
         cols["lens_model"] = pa.DictionaryArray.from_arrays(
             pa.array(ctrl.astype(np.int8)), pa.array([LENS_MODEL, CONTROL])).cast(pa.string())
         cols["ab_zp_nmgy"] = pa.array(np.full(n, AB_ZP_NMGY))

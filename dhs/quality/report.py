@@ -3,7 +3,8 @@
 Sections: rows per split, cutout_ok rate, error codes, control/injection balance, arc SNR
 percentiles and fractions above 1, 10, 50 per split, theta_E / PSF / depth distributions, COSMOS
 unique indices, intrinsic vs lensed half-light radius. Checks (each {name, ok, detail}) follow
-the earlier system's smoke-test criteria: COSMOS columns present, one source_mode matching the
+the earlier system's smoke-test criteria: COSMOS columns present, controls null where a quantity
+does not apply (and injections not), one source_mode matching the
 run, cosmos_index inside the bank, HLR inside the bank's range, stamp shapes (bands, size, size).
 """
 
@@ -19,7 +20,8 @@ import pandas as pd
 
 from dhs.errors import MissingInputError
 from dhs.io import storage
-from dhs.schema import ERROR_CODES, MANIFEST, metrics_columns
+from dhs.schema import (ERROR_CODES, MANIFEST, MANIFEST_CONTROL_NULL, METRICS_INJECTION_SET, control_null_columns,
+                        metrics_columns)
 
 SMOKE_COLUMNS = ("source_mode", "cosmos_index", "cosmos_hlr_arcsec")
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -175,6 +177,28 @@ def check_rows(df: pd.DataFrame) -> list[dict]:
     ]
 
 
+def check_control_nulls(df: pd.DataFrame, bands: list[str]) -> list[dict]:
+    """Controls carry nulls in every arc, source and lens-model column; injections carry their
+    manifest values, valid injections (metrics_ok = 1) their arc metrics."""
+    ctl = _col(df, "is_control", 0).fillna(0).to_numpy() == 1
+    valid = _col(df, "metrics_ok", 0).fillna(0).to_numpy() == 1
+    cols = [c for c in control_null_columns(bands) if c in df.columns]
+    set_ctl = {c: int(df[c][ctl].notna().sum()) for c in cols}
+    set_ctl = {c: n for c, n in set_ctl.items() if n}
+    need = [(c, ~ctl) for c in MANIFEST_CONTROL_NULL] + [(c, ~ctl & valid) for c in METRICS_INJECTION_SET]
+    null_inj = {c: int(df[c][m].isna().sum()) for c, m in need if c in df.columns}
+    null_inj = {c: n for c, n in null_inj.items() if n}
+    return [
+        _check("controls_null", not set_ctl,
+               f"{int(ctl.sum())} control(s): {len(cols)} arc/source/lens columns null" if not set_ctl
+               else "controls with a value where none applies: "
+                    + ", ".join(f"{c} ({n})" for c, n in list(set_ctl.items())[:8])),
+        _check("injections_not_null", not null_inj,
+               f"{int((~ctl).sum())} injection(s): lens, source and (valid ones) arc columns set" if not null_inj
+               else "injections with nulls: " + ", ".join(f"{c} ({n})" for c, n in list(null_inj.items())[:8])),
+    ]
+
+
 def check_source(df: pd.DataFrame, expected_mode: str, bank: Optional[BankInfo],
                  bank_error: Optional[str]) -> list[dict]:
     """source_mode single and as configured; cosmos_index inside the bank; HLR inside its range."""
@@ -262,7 +286,8 @@ def build_report(df: pd.DataFrame, *, experiment: str, expected_mode: str, bank_
             bank = bank_info(str(bank_uri))
         except (OSError, ValueError) as exc:
             bank_error = f"cannot read the COSMOS bank {bank_uri}: {exc}"
-    checks = check_schema(df, bands) + check_rows(df) + check_source(df, expected_mode, bank, bank_error)
+    checks = (check_schema(df, bands) + check_rows(df) + check_control_nulls(df, bands)
+              + check_source(df, expected_mode, bank, bank_error))
     shape = expected_stamp_shape(df)
     if stamps_uri and shape:
         checks += check_stamps(stamps_uri, shape, metrics_only)

@@ -38,7 +38,7 @@ MANIFEST: tuple[Column, ...] = (
     _c("psf_bin", I32, "", "quartile bin (0-3) of psfsize_r over the brick table"),
     _c("depth_bin", I32, "", "quartile bin (0-3) of psfdepth_r over the brick table"),
     _c("config_id", STR, "", "{grid}_{index:04d}_te.._dm.._rf.._e.._sh.., or CONTROL"),
-    _c("theta_e_arcsec", F64, "arcsec", "Einstein radius (0 for controls)"),
+    _c("theta_e_arcsec", F64, "arcsec", "Einstein radius (null for controls)"),
     _c("src_dmag", F64, "mag", "unlensed source r magnitude minus lens r magnitude (grid value, or "
        "src_mag_r - rmag when grid.source_mag=prior)"),
     _c("src_reff_arcsec", F64, "arcsec", "Sersic source effective radius (grid value, or drawn when "
@@ -65,6 +65,12 @@ MANIFEST: tuple[Column, ...] = (
     _c("pipeline_version", STR, "", "dhs version that wrote the row"),
 )
 
+#: Manifest columns of the lens model and the source: a control has neither (no arc), so they
+#: are null on control rows and set on every injection.
+MANIFEST_CONTROL_NULL = ("theta_e_arcsec", "src_dmag", "src_reff_arcsec", "src_e", "shear", "src_x_arcsec",
+                         "src_y_arcsec", "src_phi_rad", "shear_phi_rad", "src_gr", "src_rz", "src_mag_r",
+                         "lens_e", "lens_phi_rad")
+
 BRICKS_MANIFEST: tuple[Column, ...] = (
     _c("brickname", STR, "", "DR10 brick"),
     _c("experiment_id", STR, "", "experiment"),
@@ -84,10 +90,33 @@ ERROR_CLASSES = {"edge": "outcome", "nan_pixels": "outcome", "bad_psf": "outcome
                  "wrong_wcs": "input", "no_invvar": "permanent"}
 ERROR_CODES = ("", *ERROR_CLASSES)
 PSF_SOURCES = ("map", "manifest", "default")
+#: Metrics columns of the arc, the source and the renderer: null on control rows (nothing was
+#: rendered or added); the survey-side ones (PSF used, bad-pixel and bright-mask fractions) stay.
+METRICS_CONTROL_NULL = ("arc_snr", "arc_snr_white", "arc_noise_corr", "arc_snr_max", "magnification",
+                        "tangential_stretch", "radial_stretch", "magnification_proxy", "expected_arc_radius",
+                        "physics_warnings", "source_mode", "cosmos_index", "cosmos_hlr_arcsec",
+                        "cosmos_rotation_rad", "cosmos_flip", "lensed_hlr_arcsec", "core_mask_radius",
+                        "supersample", "z_source", "photon_noise")
+#: Per-band metrics columns of the arc ({b}: band), null on control rows.
+METRICS_CONTROL_NULL_BANDS = ("injected_flux_{b}", "arc_gain_{b}")
+#: Of the columns above, those every valid injection (metrics_ok = 1) carries (the others are
+#: null by design for some injections: COSMOS columns of Sersic sources, gains without photon
+#: noise, fluxes of bands outside the bandset).
+METRICS_INJECTION_SET = ("arc_snr", "arc_snr_white", "arc_snr_max", "magnification", "physics_warnings",
+                         "source_mode", "supersample", "core_mask_radius", "z_source", "photon_noise")
+
+
+def control_null_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tuple[str, ...]:
+    """Every manifest and metrics column (for ``bands``) that is null on control rows."""
+    return (MANIFEST_CONTROL_NULL + METRICS_CONTROL_NULL
+            + tuple(t.format(b=b) for b in bands for t in METRICS_CONTROL_NULL_BANDS))
 
 
 def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tuple[Column, ...]:
-    """Columns 4c adds to every manifest column in the metrics dataset (per-band ones for ``bands``)."""
+    """Columns 4c adds to every manifest column in the metrics dataset (per-band ones for ``bands``).
+
+    Control rows carry nulls in the arc, source and renderer columns (``control_null_columns``).
+    """
     per_band: list[Column] = []
     for b in bands:
         per_band += [
@@ -115,7 +144,8 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
            "system's arc_snr)"),
         _c("bad_pixel_frac", F64, "", "fraction of stamp pixels with r-band bad maskbits or invvar <= 0"),
         _c("wise_brightmask_frac", F64, "", "fraction of stamp pixels with WISEM1 or WISEM2 set"),
-        _c("metrics_ok", I32, "", "1 when cutout_ok and every metric is finite"),
+        _c("metrics_ok", I32, "", "1 when cutout_ok and every metric that applies is finite (arc_snr, "
+           "arc_snr_max, magnification for injections; bad_pixel_frac, wise_brightmask_frac for all)"),
         *per_band,
         _c("magnification", F64, "", "lensed over intrinsic source flux (before PSF)"),
         _c("tangential_stretch", F64, "", "tangential eigenvalue of the inverse Jacobian at the image"),
@@ -124,12 +154,12 @@ def metrics_columns(bands: tuple[str, ...] | list[str] = ("g", "r", "z")) -> tup
         _c("expected_arc_radius", F64, "arcsec", "expected radius of the arc"),
         _c("physics_warnings", STR, "", "semicolon-separated renderer warnings"),
         _c("source_mode", STR, "", "sersic or cosmos"),
-        _c("cosmos_index", I64, "", "index into the COSMOS bank (-1 for Sersic and controls)"),
+        _c("cosmos_index", I64, "", "index into the COSMOS bank (-1 for Sersic sources)"),
         _c("cosmos_hlr_arcsec", F64, "arcsec", "intrinsic half-light radius of the COSMOS source (bank value)"),
         _c("cosmos_rotation_rad", F64, "rad", "position angle (East of North) of the template's rows, "
            "in [0, 2 pi); NaN without a COSMOS source"),
         _c("cosmos_flip", I32, "", "1 when the template's columns were mirrored before rotation "
-           "(-1 without a COSMOS source)"),
+           "(-1 for Sersic sources)"),
         _c("lensed_hlr_arcsec", F64, "arcsec", "half-light radius of the rendered arc about the lens centre"),
         _c("core_mask_radius", F64, "pixel", "arc zeroed inside this radius before adding"),
         _c("supersample", I32, "", "supersampling factor the renderer used for the row"),

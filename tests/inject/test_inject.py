@@ -144,21 +144,3 @@ def test_psf_from_maps_and_recorded_per_band(cosmos_run):
     assert (ok.psf_fwhm_used_g > ok.psf_fwhm_used_z).mean() > 0.9
     assert (m.psf_model == "moffat").all() and (m.moffat_beta == 3.5).all()
 
-
-def test_controls_are_the_unchanged_cutout(mini_base, tmp_path):
-    over = [*mini_base, "stage=4c", f"paths.data_root={mini_base[0].split('=')[1]}", "variant=ctrl_test",
-            "tier.control_frac=0.5", "output.save_arc=true"]
-    # controls come from 4a: build a paired-control manifest in this variant first
-    run_stage([o for o in over if not o.startswith("stage=")] + ["stage=4a"])
-    run_stage(over)
-    cfg = compose_config(over)
-    exp = layout.experiment_ids(cfg)[0]
-    metrics = dio.read_dataset(layout.metrics_dir(cfg, exp)).to_pandas()
-    stamps = dio.read_dataset(layout.stamps_dir(cfg, exp))
-    ctrl = metrics[metrics.is_control == 1]
-    assert len(ctrl) > 0 and (ctrl.config_id == "CONTROL").all() and (ctrl.cutout_ok == 1).all()
-    assert (ctrl.injected_flux_r == 0).all() and ctrl.arc_snr.notna().all()
-    assert (ctrl.cosmos_index == -1).all()
-    arc = _arrays(stamps, "arc", 3, 64)
-    is_ctrl = np.asarray(stamps.column("is_control").to_pylist()) == 1
-    assert not arc[is_ctrl].any() and arc[~is_ctrl].any()

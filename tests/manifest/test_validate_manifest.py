@@ -46,7 +46,7 @@ def _col(t: pa.Table, name: str, values) -> pa.Table:
 
 @pytest.mark.parametrize("check,breaker", [
     ("task_id_unique", lambda t: pa.concat_tables([t, t.slice(0, 3)])),
-    ("draws_recomputed", lambda t: _col(t, "lens_e", np.where(t.column("is_control").to_numpy() == 1, 0.0,
+    ("draws_recomputed", lambda t: _col(t, "lens_e", np.where(t.column("is_control").to_numpy() == 1, None,
                                                               t.column("lens_e").to_numpy()[::-1]))),
     ("frozen_columns", lambda t: _col(t, "src_gr", np.where(t.column("is_control").to_numpy() == 1, 0.3,
                                                             t.column("src_gr").to_numpy()))),
