@@ -1,8 +1,8 @@
 """Value checks of a composed dhs config: what the schemas cannot say (FWHM > 0, fractions in
-[0, 1], even stamp sizes, DR10 bands, non-empty grid axes, numbers in range by key name
-(``NUMERIC_RULES``), supported URL schemes, S3 endpoint and Spark master URLs, ...). Each failure names the key, the
-allowed values and where the value came from (a group's YAML file or a command-line override).
-"""
+[0, 1], even stamp sizes, DR10 bands, non-empty grid axes, every number in the range of its key
+(``dhs.config.ranges``), supported URL schemes, S3 endpoint and Spark master URLs, ...). Each
+failure names the key, the allowed values and where the value came from (a group's YAML file or a
+command-line override)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,6 @@ def check_values(cfg: Any) -> None:
     _choice(cfg, "tier.controls", cfg.tier.controls, ("paired", "unpaired"))
     _choice(cfg, "cache.mode", cfg.cache.mode, ("brick", "none"))
     _spark_conf(cfg)
-    _numbers(cfg)
     _locations(cfg)
     _positive(cfg, "psf.default_fwhm_arcsec", cfg.psf.default_fwhm_arcsec)
     _positive(cfg, "psf.kernel_fwhm_multiple", cfg.psf.kernel_fwhm_multiple)
@@ -155,6 +154,7 @@ def check_values(cfg: Any) -> None:
         value = cfg.completeness[key]
         if not 0.0 <= value <= 1.0:
             _fail(cfg, f"completeness.{key}", value, "outside [0, 1]", "0 <= x <= 1")
+    _numbers(cfg)  # after the checks above, whose wording is more specific
 
 
 def _parent(cfg: Any) -> None:
@@ -180,56 +180,15 @@ def _parent(cfg: Any) -> None:
     _choice(cfg, "parent.rank_flag", p.rank_flag, FLAGS)
 
 
-#: Numeric keys by name (wherever they sit in the tree) and the values they take: "> 0",
-#: ">= 0" or "!= 0". Every other number only has to be finite.
-NUMERIC_RULES: dict[str, str] = {
-    **dict.fromkeys(("threads", "timeout_s", "lru_files", "range_block_bytes", "shard_max_tasks",
-                     "max_total_tasks", "chunk", "max_kernel_pix", "stamp_size", "n_bricks",
-                     "brick_size_pix", "galaxies_per_brick", "n_regions", "pixscale_arcsec",
-                     "target_file_mb", "poll_seconds", "timeout_minutes", "n_total_per_split",
-                     "max_galaxies", "z_source", "sersic_n", "hlr_min_arcsec", "hlr_max_arcsec",
-                     "default_fwhm_arcsec", "kernel_fwhm_multiple", "z"), "> 0"),
-    **dict.fromkeys(("retries", "backoff_s", "stars_per_brick", "supersample", "core_mask_radius",
-                     "smooth_sigma_pix", "detect_nsigma", "min_template_snr", "arc_snr_min",
-                     "resolution_min", "score_threshold", "split_seed", "seed_base", "seed"), ">= 0"),
-    "n_jobs": "!= 0",
-}
-_RULE_TEXT = {"> 0": "must be > 0", ">= 0": "must be >= 0",
-              "!= 0": "must not be 0 (-1: every core; n >= 1: n workers)"}
-
-
 def _numbers(cfg: Any) -> None:
-    """Every number finite; numbers named in NUMERIC_RULES inside their range."""
-    import math
+    """Every number finite and inside the range of its key (dhs.config.ranges.NUMERIC_RULES);
+    lists element by element."""
+    from dhs.config.ranges import numeric_leaves, violation
 
-    from omegaconf import OmegaConf
-
-    def walk(node: Any, prefix: str) -> None:
-        for key in node.keys():
-            if not prefix and key == "hydra":
-                continue
-            child = node._get_node(key)
-            full = f"{prefix}{key}"
-            if OmegaConf.is_dict(child):
-                if not child._is_missing() and not child._is_none() and full != "cluster.spark_conf":
-                    walk(child, full + ".")
-                continue
-            if OmegaConf.is_list(child) or child._is_missing():
-                continue
-            try:
-                value = node[key]
-            except Exception:  # an unresolvable interpolation is reported where it is read
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            if not math.isfinite(value):
-                _fail(cfg, full, value, "not a finite number", "a finite number")
-            rule = NUMERIC_RULES.get(str(key))
-            ok = {"> 0": value > 0, ">= 0": value >= 0, "!= 0": value != 0}.get(rule, True)
-            if not ok:
-                _fail(cfg, full, value, _RULE_TEXT[rule], rule.replace("!= 0", "-1 or n >= 1"))
-
-    walk(cfg, "")
+    for key, value in numeric_leaves(cfg):
+        bad = violation(key, value)
+        if bad is not None:
+            _fail(cfg, key, value, *bad)
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
