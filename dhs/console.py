@@ -63,3 +63,24 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return escape(str(v))
+
+
+class TransferProgress:
+    """A bar over bricks or targets (``label``) with files, MB and MB/s (silent without a console)."""
+
+    def __init__(self, con: Console | None, total: int, label: str = "4b bricks"):
+        self.con, self.total, self.label = con, total, label
+
+    def __enter__(self) -> tuple[Any, Any]:
+        self.bar = Progress(
+            TextColumn(f"[bold]{escape(self.label)}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[files]} files  {task.fields[mb]:.1f} MB  "
+                       "{task.fields[mbps]:.1f} MB/s"),
+            TimeElapsedColumn(), console=self.con, disable=self.con is None,
+        )
+        self.bar.__enter__()
+        task = self.bar.add_task("bricks", total=self.total, files=0, mb=0.0, mbps=0.0)
+        return self.bar, task
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)

@@ -2,10 +2,12 @@
 
 Layout: ``<cache_root>/<brick>/legacysurvey-<brick>-<kind>[-<band>].fits.fz`` plus a per-brick
 ``_SUCCESS`` (JSON: brick, source, files with kind, band, size in bytes and sha256). A brick whose
-``_SUCCESS`` lists every wanted file, each present with its recorded size, is skipped without
-touching the source (a file deleted or resized since is fetched again); files committed by a
+``_SUCCESS`` lists every wanted file, each present with its recorded size, and names the current
+``base_url`` as its source, is skipped without touching the source (a file deleted or resized
+since is fetched again; a brick cached from another source is fetched again whole); files committed by a
 killed run (they were checked before their rename) are adopted and hashed, not fetched again;
-a kind added later (e.g. psfsize) fetches only the new files. ``redo=True`` (``force``) fetches
+a kind added later (e.g. psfsize) fetches only the new files. Temporary files of killed runs
+are removed from every brick checked (complete ones too) and from the cache root. ``redo=True`` (``force``) fetches
 everything again. A 404 puts the brick on the blacklist (``dhs.fetch.blacklist``, with the base URL
 and time) and stops its other files; when every brick asked answers 404, the run stops with a
 ``ConfigError`` (a wrong ``survey.base_url``) and blacklists nothing; any other failure is
@@ -22,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from dhs.console import TransferProgress
 from dhs.fetch import blacklist
 from dhs.fetch.download import FetchSettings, clean_stale_temps, exists_at_source, fetch_file
 from dhs.fetch.retry import Missing, RetryPolicy, describe
@@ -75,6 +78,7 @@ class BrickState:
     errors: list[tuple[str, str, str]] = field(default_factory=list)
     fetched: int = 0
     adopted: int = 0
+    other_source: str | None = None  # the source a dropped earlier copy was fetched from
 
 
 @dataclass
@@ -87,6 +91,9 @@ class CacheReport:
     bricks_fetched: int = 0
     bricks_blacklisted: int = 0
     bricks_failed: int = 0
+    bricks_other_source: int = 0
+    other_sources: list[str] = field(default_factory=list)
+    temps_removed: int = 0
     files_fetched: int = 0
     files_adopted: int = 0
     bytes_committed: int = 0
@@ -114,23 +121,29 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__ + (f" {status}" if status else "")
 
 
-def _check_brick(s: CacheSettings, brick: str, known_bad: set[str], run_start: float) -> BrickState | str:
-    """'complete', 'blacklisted' or the state listing what to fetch."""
+def _check_brick(s: CacheSettings, brick: str, known_bad: set[str],
+                 run_start: float) -> tuple[BrickState | str, int]:
+    """('complete', 'blacklisted' or the state listing what to fetch; temporaries removed)."""
+    folder = brick_dir(s.cache_root, brick)
+    temps = clean_stale_temps(folder, run_start)
     wanted = brick_files(brick, s.kinds, s.bands)
     if not s.redo and brick in known_bad:
-        return "blacklisted"
+        return "blacklisted", temps
     rec = None if s.redo else read_success(s.cache_root, brick)
+    other = None
+    if rec is not None and rec.get("source") != s.base_url:
+        other = str(rec.get("source"))
+        _drop_copy(folder, rec, wanted)
+        rec = None
     have = dict(rec.get("files", {})) if rec else {}
-    folder = brick_dir(s.cache_root, brick)
     if rec and all(name in have for _k, _b, name in wanted):
         damaged = _damaged(folder, {name: have[name] for _k, _b, name in wanted})
         if not damaged:
-            return "complete"
+            return "complete", temps
         for name in damaged:  # deleted or resized since: fetched again
             have.pop(name)
             storage.remove(storage.join(folder, name))
-    clean_stale_temps(folder, run_start)
-    st = BrickState(brick, wanted)
+    st = BrickState(brick, wanted, other_source=other)
     present = set() if s.redo else set(storage.listdir(folder))
     for kind, band, name in wanted:
         if name in have:
@@ -140,7 +153,15 @@ def _check_brick(s: CacheSettings, brick: str, known_bad: set[str], run_start: f
             st.adopted += 1
         else:
             st.todo.append((kind, band, name))
-    return st
+    return st, temps
+
+
+def _drop_copy(folder: str, rec: dict, wanted: list) -> None:
+    """Remove a brick's files fetched from another source, then its record (in that order, so a
+    run killed in between finds the record again and nothing of the old copy is adopted)."""
+    for name in set(rec.get("files", {})) | {n for _k, _b, n in wanted}:
+        storage.remove(storage.join(folder, name))
+    storage.remove(storage.join(folder, SUCCESS))
 
 
 def _damaged(folder: str, records: dict) -> list[str]:
@@ -186,6 +207,7 @@ def fill_cache(s: CacheSettings, bricks: Iterable[str], *, console: Any = None,
     bricks = sorted(set(bricks))
     rep = CacheReport(bricks_requested=len(bricks))
     known_bad = set() if s.redo else blacklist.bricks(s.blacklist_uri, s.base_url)
+    rep.temps_removed = clean_stale_temps(s.cache_root, t0)
     new_bad: list[dict] = []
     now_good: list[str] = []
     moved = [0]
@@ -202,7 +224,7 @@ def fill_cache(s: CacheSettings, bricks: Iterable[str], *, console: Any = None,
         target = storage.join(brick_dir(s.cache_root, st.brick), name)
         return fetch_file(src, target, brick=st.brick, kind=kind, settings=s.fetch, on_bytes=on_bytes)
 
-    with _progress(console, len(bricks)) as (bar, task), \
+    with TransferProgress(console, len(bricks)) as (bar, task), \
             ThreadPoolExecutor(max_workers=max(s.threads, 1), thread_name_prefix="dhs-fetch") as pool:
         it = iter(bricks)
         futures: dict[Any, tuple] = {}
@@ -254,12 +276,13 @@ def _handle(what: tuple, fut: Any, s: CacheSettings, rep: CacheReport, futures: 
     if kind == "check":
         brick = what[1]
         try:
-            res = fut.result()
+            res, temps = fut.result()
         except Exception as exc:  # cache unreadable for this brick
             rep.bricks_failed += 1
             rep.failure_reasons[_reason(exc)] += 1
             rep.failures.append((brick, "", describe(exc)))
             return 1
+        rep.temps_removed += temps
         if res == "complete":
             rep.bricks_skipped_complete += 1
             return 1
@@ -268,6 +291,10 @@ def _handle(what: tuple, fut: Any, s: CacheSettings, rep: CacheReport, futures: 
             return 1
         st: BrickState = res
         rep.files_adopted += st.adopted
+        if st.other_source is not None:
+            rep.bricks_other_source += 1
+            if st.other_source not in rep.other_sources:
+                rep.other_sources.append(st.other_source)
         if not st.todo:
             futures[pool.submit(_finalize, s, st)] = ("final", st)
             return 0
@@ -322,30 +349,6 @@ def _handle(what: tuple, fut: Any, s: CacheSettings, rep: CacheReport, futures: 
     return 1
 
 
-class _progress:
-    """A rich bar over bricks (or ``label``) with files, MB and MB/s (silent without a console)."""
-
-    def __init__(self, console: Any, total: int, label: str = "4b bricks"):
-        self.console, self.total, self.label = console, total, label
-
-    def __enter__(self) -> tuple[Any, Any]:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
-
-        self.bar = Progress(
-            TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[files]} files  {task.fields[mb]:.1f} MB  "
-                       "{task.fields[mbps]:.1f} MB/s"),
-            TimeElapsedColumn(), console=self.console, disable=self.console is None,
-        )
-        self.bar.__enter__()
-        task = self.bar.add_task("bricks", total=self.total, files=0, mb=0.0, mbps=0.0)
-        return self.bar, task
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
-
-
 # ----------------------------------------------------------------------------- cache.mode=none
 def probe_bricks(s: CacheSettings, bricks: Iterable[str]) -> CacheReport:
     """Without a cache: ask the source whether each brick's first wanted file exists (HEAD);
@@ -354,6 +357,7 @@ def probe_bricks(s: CacheSettings, bricks: Iterable[str]) -> CacheReport:
     bricks = sorted(set(bricks))
     rep = CacheReport(bricks_requested=len(bricks))
     known_bad = blacklist.bricks(s.blacklist_uri, s.base_url)
+    rep.temps_removed = clean_stale_temps(s.cache_root, t0)
     todo = [b for b in bricks if s.redo or b not in known_bad]
     rep.bricks_skipped_blacklisted = len(bricks) - len(todo)
 

@@ -277,7 +277,8 @@ def fill_cutouts(s: CutoutSettings, targets: list[Target], *, console: Any = Non
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from dhs.fetch.blacklist import utc_now
-    from dhs.fetch.coadd_cache import _progress, _reason
+    from dhs.console import TransferProgress
+    from dhs.fetch.coadd_cache import _reason
     from dhs.fetch.download import clean_stale_temps
     from dhs.fetch.retry import Missing, describe
 
@@ -330,7 +331,7 @@ def fill_cutouts(s: CutoutSettings, targets: list[Target], *, console: Any = Non
             rep.fetched += 1
             rep.bytes_committed += rec["bytes"]
 
-    with _progress(console, len(targets), "4b cutouts") as (bar, task), \
+    with TransferProgress(console, len(targets), "4b cutouts") as (bar, task), \
             ThreadPoolExecutor(max_workers=max(s.threads, 1), thread_name_prefix="dhs-cutout") as pool:
         bar.advance(task, len(targets) - len(jobs))
         todo, futures = iter(jobs), {}

@@ -22,6 +22,8 @@ from dhs.fetch.integrity import check_fits
 from dhs.fetch.retry import Missing, RetryPolicy, TransientError, call_with_retries, describe
 
 TMP_PREFIX = ".dhs-tmp-"
+#: Prefixes of every temporary file a cache run leaves when killed.
+TEMP_PREFIXES = (TMP_PREFIX, ".tmp-")
 CHUNK = 1 << 20
 
 ByteHook = Callable[[int], None]
@@ -190,14 +192,15 @@ def exists_at_source(src: str, settings: FetchSettings) -> bool:
 
 
 def clean_stale_temps(folder: str, older_than: float) -> int:
-    """Remove our hidden temporary files in a local ``folder`` last modified before ``older_than``
-    (epoch seconds): leftovers of a killed run. Returns how many were removed."""
+    """Remove our hidden temporary files (downloads, and the atomic writes of records:
+    ``storage.tmp_name``) in a local ``folder`` last modified before ``older_than`` (epoch
+    seconds): leftovers of a killed run. Returns how many were removed."""
     folder = storage.normalize(folder)
     if storage.is_s3(folder) or not os.path.isdir(folder):
         return 0
     removed = 0
     for entry in os.scandir(folder):
-        if entry.name.startswith(TMP_PREFIX) and entry.stat().st_mtime < older_than:
+        if entry.name.startswith(TEMP_PREFIXES) and entry.is_file() and entry.stat().st_mtime < older_than:
             _silent_remove(entry.path)
             removed += 1
     return removed

@@ -14,6 +14,9 @@ FITS cutout per unique target of the manifests instead (``dhs.fetch.cutout_servi
 
 Bricks (or targets) that failed after the retries make the stage exit with status 3
 (``RunFailedError``) once everything else is committed; a rerun fetches only them again.
+One run writes a cache at a time: a second refuses while the first lives (``dhs.io.locks``;
+the lock of a dead run is taken over). A brick cached from another ``survey.base_url`` is
+fetched again; temporary files of killed runs are removed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from rich.markup import escape
 from dhs.stages import layout
 from dhs.stages import settings as stage_settings
 from dhs.errors import ConfigError, InputTableError, MissingInputError, RunFailedError
-from dhs.io import storage
+from dhs.io import locks, storage
 from dhs.fetch import coadd_cache
 from dhs.console import summary_table
 
@@ -146,8 +149,15 @@ def _fail_if(ctx: Any, summary: dict, failed: int, requested: int, missing: int,
 
 
 def run(cfg: Any, ctx: Any) -> dict:
-    if str(cfg.survey.source) == "cutout_service":
-        return run_cutouts(cfg, ctx)
+    with locks.hold([layout.cache_root(cfg)]):
+        if str(cfg.survey.source) == "cutout_service":
+            return run_cutouts(cfg, ctx)
+        return run_bricks(cfg, ctx)
+
+
+def run_bricks(cfg: Any, ctx: Any) -> dict:
+    """The coadd files of every brick of the bricks manifest (cache.mode=brick), or a probe of
+    each brick at the source (cache.mode=none)."""
     s = stage_settings.cache_settings(cfg)
     bricks = manifest_bricks(cfg)
     from dhs.fetch.blacklist import foreign_note
@@ -170,11 +180,13 @@ def run(cfg: Any, ctx: Any) -> dict:
         "complete (skipped)": rep.bricks_skipped_complete,
         "blacklisted earlier (skipped)": rep.bricks_skipped_blacklisted,
         "fetched": rep.bricks_fetched,
+        "cached from another source (fetched again)": rep.bricks_other_source,
         "blacklisted now (404)": rep.bricks_blacklisted,
         "failed": rep.bricks_failed,
         **{f"  failed: {reason}": n for reason, n in sorted(rep.failure_reasons.items())},
         "files fetched": rep.files_fetched,
         "files adopted (earlier run)": rep.files_adopted,
+        "temporary files removed (killed runs)": rep.temps_removed,
         "retries": rep.retries,
         "MB committed": rep.bytes_committed / 1e6,
         "MB transferred": rep.bytes_transferred / 1e6,
@@ -184,13 +196,18 @@ def run(cfg: Any, ctx: Any) -> dict:
     ctx.print(summary_table("4b coadd cache", rows))
     for brick, name, reason in rep.failures[:20]:
         ctx.print(f"[red]failed[/red] {escape(f'{brick} {name}: {reason}')}")
+    if rep.bricks_other_source:
+        ctx.print(f"[yellow]{rep.bricks_other_source} brick(s) were cached from another source "
+                  f"({escape(', '.join(rep.other_sources[:3]))}): dropped and fetched again from "
+                  f"{escape(s.base_url)}[/yellow]", soft_wrap=True)
     if rep.blacklisted:
         ctx.print(f"[yellow]blacklisted (404): {escape(', '.join(rep.blacklisted[:20]))}"
                   f"{' ...' if len(rep.blacklisted) > 20 else ''} -> {escape(s.blacklist_uri)}[/yellow]")
     summary = {"stage": "4b", "mode": mode, **rep.as_dict()}
     counts = {k: summary[k] for k in ("bricks_requested", "bricks_skipped_complete",
                                       "bricks_skipped_blacklisted", "bricks_fetched",
-                                      "bricks_blacklisted", "bricks_failed", "files_fetched",
+                                      "bricks_blacklisted", "bricks_failed", "bricks_other_source",
+                                      "temps_removed", "files_fetched",
                                       "files_adopted", "bytes_committed", "bytes_transferred")}
     target = s.cache_root
     if mode == "brick" or storage.exists(target):
