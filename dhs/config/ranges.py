@@ -71,7 +71,8 @@ NUMERIC_RULES: dict[str, str] = {
     **_rules("[0, 1]", "tier.control_frac", "parent.split_fractions", "completeness.bad_pixel_frac_max",
              "completeness.wise_brightmask_frac_max", "finder.round_weight"),
     **_rules("(0, 1)", "completeness.fpr", "completeness.fpr_grid", "completeness.prevalence"),
-    **_rules("(0, 1]", "grid.priors.lens_q_mean", "grid.priors.lens_q_range", "parent.topk_frac"),
+    **_rules("(0, 1]", "grid.priors.lens_q_mean", "grid.priors.lens_q_range", "parent.topk_frac",
+             "cosmos_bank.psf_target_fwhm_arcsec"),
     # ellipticity (1-q)/(1+q) and external shear: 1 would be a line / a supercritical sheet
     **_rules("[0, 1)", "grid.src_e", "grid.shear"),
     "cluster.n_jobs": "!= 0",

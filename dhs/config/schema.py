@@ -65,6 +65,8 @@ class CosmosBankConfig:
     smooth_sigma_pix: float = 1.5
     detect_nsigma: float = 1.5
     min_template_snr: float = 15.0
+    deconvolve_psf: bool = True
+    psf_target_fwhm_arcsec: float = 0.07
 
 
 @dataclass

@@ -13,7 +13,8 @@ Layout of a bank file::
     flux_radius, zphot, hsc_g, hsc_r, hsc_i, hsc_z, hsc_y   (N,) float64, when the input's
                                     companion table has them (flux_radius in input pixels)
     attrs: format, src_pixscale_arcsec, n_sources, stamp_size, hlr_method, config (JSON),
-           input_sha256 (JSON), counts (JSON)
+           input_sha256 (JSON), counts (JSON), psf_handling (JSON: deconvolve_psf, the target
+           Gaussian FWHM in arcsec and the method's constants; see dhs.cosmos.hstpsf)
 
 ``load_bank(uri)`` is a pure read (file opened read-only, closed after loading) cached per
 process by (path, size, modification time), so every worker loads a bank once.

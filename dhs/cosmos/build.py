@@ -26,6 +26,7 @@ import numpy as np
 from dhs.errors import ConfigError
 from dhs.cosmos.catalog import (EMBEDDED, CatalogError, ImageFiles, RealGalaxyCatalog,
                                 check_pixel_scale, embedded_root, read_catalog)
+from dhs.cosmos import hstpsf
 from dhs.cosmos.galaxy import REASONS, GalaxyRejected, prepare_template
 from dhs.io import storage
 from dhs.cosmos.bank import BANK_FORMAT, write_bank
@@ -33,8 +34,9 @@ from dhs.cosmos.bank import BANK_FORMAT, write_bank
 HLR_METHOD = ("circular half-light radius about the light centroid of the clean template "
               "(central photutils segment of the stamp smoothed by smooth_sigma_pix above "
               "detect_nsigma times its correlated noise, dilated, neighbours and noise pixels "
-              "zeroed, denoised; see dhs.cosmos.galaxy): radius enclosing half of its flux, "
-              "linearly interpolated between pixel-centre radii")
+              "zeroed, denoised, or with deconvolve_psf the HST PSF replaced by a Gaussian of "
+              "psf_target_fwhm_arcsec; see dhs.cosmos.galaxy): radius enclosing half of its "
+              "flux, linearly interpolated between pixel-centre radii")
 BUILD_FILE = "_build.json"
 
 
@@ -45,7 +47,9 @@ class BankSettings:
     and ``pixscale_arcsec`` of the templates; galaxies with half-light radius outside
     [``hlr_min_arcsec``, ``hlr_max_arcsec``] are skipped; at most ``max_galaxies`` templates;
     ``chunk`` galaxies per committed part; ``smooth_sigma_pix``, ``detect_nsigma`` and
-    ``min_template_snr`` drive the cleaning (dhs.cosmos.galaxy)."""
+    ``min_template_snr`` drive the cleaning (dhs.cosmos.galaxy); ``deconvolve_psf``: replace
+    each stamp's HST PSF (catalog PSF_FILENAME / PSF_HDU) by a Gaussian of
+    ``psf_target_fwhm_arcsec`` FWHM (dhs.cosmos.hstpsf)."""
 
     input: Optional[str]
     catalog_name: Optional[str]
@@ -58,6 +62,8 @@ class BankSettings:
     smooth_sigma_pix: float
     detect_nsigma: float
     min_template_snr: float
+    deconvolve_psf: bool = True
+    psf_target_fwhm_arcsec: float = hstpsf.TARGET_FWHM_ARCSEC
 
 
 def input_root(settings: BankSettings) -> tuple[str, str]:
@@ -93,6 +99,29 @@ def check_settings(s: Mapping[str, Any]) -> None:
             bad(key, "must be > 0")
     if not s["min_template_snr"] >= 0:
         bad("min_template_snr", "must be >= 0 (0 keeps every detected galaxy)")
+    if not isinstance(s["deconvolve_psf"], bool):
+        bad("deconvolve_psf", "must be true or false")
+    if not 0 < s["psf_target_fwhm_arcsec"] <= 1.0:
+        bad("psf_target_fwhm_arcsec", "must be in (0, 1] arcsec (default 0.07)")
+
+
+def check_psf_columns(cat: RealGalaxyCatalog, s: Mapping[str, Any]) -> None:
+    """With deconvolve_psf the catalog must name each galaxy's PSF image."""
+    missing = [k for k in ("PSF_FILENAME", "PSF_HDU") if k not in cat.columns]
+    if s["deconvolve_psf"] and missing:
+        raise CatalogError(f"{cat.catalog_uri}: no {' or '.join(missing)} column, so the HST PSF "
+                           f"cannot be removed; add the PSF columns or set "
+                           f"cosmos_bank.deconvolve_psf=false (the HST PSF stays in the templates).")
+
+
+def psf_record(s: Mapping[str, Any]) -> dict:
+    """How the HST PSF was handled (bank attribute ``psf_handling`` and part of the build key)."""
+    if not s["deconvolve_psf"]:
+        return {"deconvolve_psf": False, "method": "HST PSF left in the templates"}
+    return {"deconvolve_psf": True, "target_fwhm_arcsec": float(s["psf_target_fwhm_arcsec"]),
+            "method": "Wiener deconvolution by the catalog PSF to a circular Gaussian target, "
+                      "flux-conserving local positivity (dhs.cosmos.hstpsf)",
+            "wiener_eps": hstpsf.WIENER_EPS, "positivity_sigma_pix": hstpsf.POSITIVITY_SIGMA_PIX}
 
 
 def _settings_record(s: Mapping[str, Any], label: str, cat: RealGalaxyCatalog) -> dict:
@@ -100,6 +129,7 @@ def _settings_record(s: Mapping[str, Any], label: str, cat: RealGalaxyCatalog) -
     rec["input"] = label
     rec["catalog"] = storage.basename(cat.catalog_uri)
     rec["format"] = BANK_FORMAT
+    rec["psf_handling"] = psf_record(s)
     return rec
 
 
@@ -133,17 +163,20 @@ def process_rows(cat: RealGalaxyCatalog, files: ImageFiles, rows: range,
         name = str(c["GAL_FILENAME"][row])
         noise_file = str(c["NOISE_FILENAME"][row]).strip() if "NOISE_FILENAME" in c else ""
         cf = files.correlation(noise_file) if noise_file else None
+        psf_name = str(c["PSF_FILENAME"][row]).strip() if s["deconvolve_psf"] else ""
         try:
+            psf = _psf(files, psf_name, int(c["PSF_HDU"][row])) if psf_name else None
             stamp = files.stamp(name, int(c["GAL_HDU"][row]))
             variance = float(c["NOISE_VARIANCE"][row]) if "NOISE_VARIANCE" in c else float("nan")
             t = prepare_template(stamp, float(c["NOISE_MEAN"][row]), variance, size,
                                  float(s["smooth_sigma_pix"]), float(s["detect_nsigma"]),
-                                 noise_correlation=cf, min_snr=float(s["min_template_snr"]))
+                                 noise_correlation=cf, min_snr=float(s["min_template_snr"]),
+                                 psf=psf, target_fwhm_pix=float(s["psf_target_fwhm_arcsec"]) / scale)
         except GalaxyRejected as rej:
             counts["skipped"][rej.reason] += 1
             continue
         finally:
-            touched.update(n for n in (name, noise_file) if n in files.sha256)
+            touched.update(n for n in (name, noise_file, psf_name) if n in files.sha256)
         hlr = t.hlr_pix * scale
         if not s["hlr_min_arcsec"] <= hlr <= s["hlr_max_arcsec"]:
             counts["hlr_out_of_range"] += 1
@@ -170,6 +203,14 @@ def process_rows(cat: RealGalaxyCatalog, files: ImageFiles, rows: range,
     part["counts"] = counts
     part["sha256"] = {n: files.sha256[n] for n in sorted(touched) if n in files.sha256}
     return part
+
+
+def _psf(files: ImageFiles, name: str, hdu: int) -> np.ndarray:
+    """The unit-sum PSF image of one galaxy; GalaxyRejected("missing_psf") if unusable."""
+    try:
+        return hstpsf.unit_psf(files.stamp(name, hdu))
+    except (GalaxyRejected, ValueError) as exc:
+        raise GalaxyRejected("missing_psf", f"{name}[{hdu}]: {exc}") from exc
 
 
 def _save_part(uri: str, part: Mapping[str, Any]) -> None:
@@ -223,6 +264,7 @@ def build_bank(settings: BankSettings, bank_uri: str, *, console: Any = None,
     root, label = input_root(settings)
     cat = read_catalog(root, s.get("catalog_name"))
     check_pixel_scale(cat, float(s["pixscale_arcsec"]))
+    check_psf_columns(cat, s)
     record = _settings_record(s, label, cat)
     pdir = parts_dir(bank_uri)
     _prepare_parts(pdir, _build_key(record, cat), force)
@@ -258,6 +300,7 @@ def build_bank(settings: BankSettings, bank_uri: str, *, console: Any = None,
     attrs = {
         "src_pixscale_arcsec": float(s["pixscale_arcsec"]),
         "hlr_method": HLR_METHOD,
+        "psf_handling": json.dumps(psf_record(s), sort_keys=True),
         "config": json.dumps(record, sort_keys=True),
         "input_sha256": json.dumps(sha, sort_keys=True),
         "counts": json.dumps(totals, sort_keys=True),
@@ -292,6 +335,7 @@ def build_bank(settings: BankSettings, bank_uri: str, *, console: Any = None,
         "hlr_out_of_range": totals["hlr_out_of_range"],
         "resumed_rows": resumed_rows,
         "bytes_written": storage.size(bank_uri),
+        "psf_handling": psf_record(s),
         "wall_s": round(time.time() - t0, 3),
         "input_sha256": sha,
     }

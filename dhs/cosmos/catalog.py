@@ -5,7 +5,8 @@ A RealGalaxyCatalog folder holds the catalog (a FITS table with IDENT, GAL_FILEN
 PIXEL_SCALE, NOISE_MEAN, NOISE_VARIANCE, NOISE_FILENAME, ...), the image files it names (one
 HDU per galaxy), PSF and noise files, and usually a companion ``<catalog>_fits.fits`` table
 (flux_radius in pixels, ZPHOT, HSC magnitudes). The catalog, the companion, the image files and
-the noise correlation-function images named by NOISE_FILENAME are read (not the PSF files).
+the noise correlation-function images named by NOISE_FILENAME are read, and the PSF images named
+by PSF_FILENAME / PSF_HDU when the HST PSF is removed (``cosmos_bank.deconvolve_psf``).
 Image files are opened lazily (one HDU at a time), a few at a time, and hashed (sha256) once.
 """
 
@@ -29,7 +30,7 @@ from dhs.cosmos.galaxy import GalaxyRejected
 from dhs.io import storage
 
 REQUIRED_COLUMNS = ("IDENT", "GAL_FILENAME", "GAL_HDU", "PIXEL_SCALE", "NOISE_MEAN")
-OPTIONAL_COLUMNS = ("MAG", "NOISE_VARIANCE", "NOISE_FILENAME")
+OPTIONAL_COLUMNS = ("MAG", "NOISE_VARIANCE", "NOISE_FILENAME", "PSF_FILENAME", "PSF_HDU")
 #: Companion-table columns copied into the bank: companion name -> bank column name.
 COMPANION_COLUMNS = {"flux_radius": "flux_radius", "ZPHOT": "zphot", "HSC_g": "hsc_g",
                      "HSC_r": "hsc_r", "HSC_i": "hsc_i", "HSC_z": "hsc_z", "HSC_y": "hsc_y"}

@@ -38,13 +38,14 @@ Steps (all in the stamp's own pixels; the caller converts radii to arcsec):
    half-light radius (circular, about the centroid, interpolated between pixel-centre radii),
    normalise to unit sum.
 
-The HST PSF (FWHM ~0.1 arcsec in F814W) is left in the templates. It is not negligible for
-lensed sources: ``benchmarks/bench_cosmos_templates.py`` convolves the clean templates once
-more with their own catalog PSF and finds DR10 stamps (0.262 arcsec pixels, seeing 0.9-1.2
-arcsec) that differ by 5-7 % in relative L2 at the median (up to ~10 % at high tangential
-stretch, and lensed flux by up to ~10-15 % for compact sources near a caustic, where the
-magnification varies across the source); removing it (deconvolution) would change the stamps
-by about as much. Templates are therefore the source as HST saw it at ~0.1 arcsec resolution.
+The HST PSF (FWHM ~0.1 arcsec in F814W, with wide wings) is removed by default
+(``cosmos_bank.deconvolve_psf``): with ``psf`` given, step 4's smoothing is the Wiener
+deconvolution of the stamp by its catalog PSF to a Gaussian of ``target_fwhm_pix``
+(:mod:`dhs.cosmos.hstpsf`; 0.07 arcsec), the template SNR uses the weights of that filter, and
+the clipping is the flux-conserving positivity :func:`dhs.cosmos.hstpsf.positive_part` (the
+deconvolved noise is larger per pixel). Left in, the HST PSF changes DR10 arcs (0.262 arcsec
+pixels, seeing 0.9-1.3 arcsec) by 5-16 % in relative L2, because lensing magnifies the
+source-plane blur; removed, they match an analytic truth to <= 1 % (tests/cosmos/test_cosmos_psf.py).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Why a galaxy is not turned into a template (the counts in the build summary use these keys).
-REASONS = ("missing_file", "missing_hdu", "unreadable_hdu", "empty_stamp", "nan_pixels",
+REASONS = ("missing_file", "missing_hdu", "unreadable_hdu", "missing_psf", "empty_stamp", "nan_pixels",
            "undetected", "nonpositive_flux", "truncated", "low_snr")
 MIN_PIXELS = 8
 DILATE_PIX = 2
@@ -265,9 +266,14 @@ def _edge_fraction(values: np.ndarray) -> float:
 def clean_stamp(img: np.ndarray, sigma: float, rho: np.ndarray | None, *,
                 smooth_sigma_pix: float = 1.5, nsigma: float = 1.5,
                 min_pixels: int = MIN_PIXELS, dilate_pix: int = DILATE_PIX,
-                denoise_sigma_pix: float = DENOISE_SIGMA_PIX) -> dict:
+                denoise_sigma_pix: float = DENOISE_SIGMA_PIX,
+                psf: np.ndarray | None = None, target_fwhm_pix: float = 0.0) -> dict:
     """Steps 2-4 on a mean-subtracted stamp: ``values`` (clean image, stamp units), ``mask``,
-    ``negative`` (real negative structure), ``weights`` (noise weights of the flux)."""
+    ``negative`` (real negative structure), ``weights`` (noise weights of the flux).
+
+    With ``psf`` (the stamp's HST PSF image), step 4's smoothing is the deconvolution to a
+    Gaussian of ``target_fwhm_pix`` (:func:`dhs.cosmos.hstpsf.deconvolve`), which suppresses
+    the noise beyond the target's resolution; masking and clipping are unchanged."""
     from scipy import ndimage
 
     det = ndimage.gaussian_filter(img, smooth_sigma_pix, mode="constant")
@@ -277,23 +283,35 @@ def clean_stamp(img: np.ndarray, sigma: float, rho: np.ndarray | None, *,
         raise GalaxyRejected("undetected", f"no {min_pixels} connected pixels above {nsigma} "
                                            f"sigma after smoothing")
     neg = negative_structure(det, det_sigma, mask)
-    if denoise_sigma_pix > 0:
+    if psf is not None:
+        from dhs.cosmos import hstpsf
+
+        smooth = hstpsf.deconvolve(img, psf, target_fwhm_pix)
+        weights = hstpsf.noise_weights(mask.astype(np.float64), psf, target_fwhm_pix)
+    elif denoise_sigma_pix > 0:
         smooth = ndimage.gaussian_filter(img, denoise_sigma_pix, mode="constant")
         weights = ndimage.gaussian_filter(mask.astype(np.float64), denoise_sigma_pix,
                                           mode="constant")
     else:
         smooth, weights = img.copy(), mask.astype(np.float64)
-    values = np.where(mask, np.where(neg, smooth, np.clip(smooth, 0.0, None)), 0.0)
+    if psf is not None:
+        clipped = hstpsf.positive_part(smooth, mask & ~neg)
+    else:
+        clipped = np.clip(smooth, 0.0, None)
+    values = np.where(mask, np.where(neg, smooth, clipped), 0.0)
     return {"values": values, "mask": mask, "negative": neg & mask, "weights": weights}
 
 
 def prepare_template(stamp: np.ndarray, noise_mean: float, noise_variance: float, size: int,
                      smooth_sigma_pix: float = 1.5, nsigma: float = 1.5, *,
                      noise_correlation: np.ndarray | None = None,
-                     min_snr: float = MIN_SNR) -> Template:
+                     min_snr: float = MIN_SNR, psf: np.ndarray | None = None,
+                     target_fwhm_pix: float = 0.0) -> Template:
     """The clean unit-sum ``size x size`` template of one stamp; raises GalaxyRejected.
 
     ``noise_correlation``: the catalog's noise correlation-function image (None: white noise).
+    ``psf``: the stamp's HST PSF image, replaced by a Gaussian of ``target_fwhm_pix`` FWHM
+    (stamp pixels); None leaves the HST PSF in (see the module doc).
     """
     if stamp is None or np.ndim(stamp) != 2 or 0 in np.shape(stamp):
         raise GalaxyRejected("empty_stamp", f"shape {np.shape(stamp)}")
@@ -304,7 +322,8 @@ def prepare_template(stamp: np.ndarray, noise_mean: float, noise_variance: float
     img = img - mean
     sigma = noise_sigma(img, noise_variance)
     rho = normalised_correlation(noise_correlation)
-    c = clean_stamp(img, sigma, rho, smooth_sigma_pix=smooth_sigma_pix, nsigma=nsigma)
+    c = clean_stamp(img, sigma, rho, smooth_sigma_pix=smooth_sigma_pix, nsigma=nsigma, psf=psf,
+                    target_fwhm_pix=target_fwhm_pix)
     values = c["values"]
     flux_all = float(values.sum())
     if not flux_all > 0:

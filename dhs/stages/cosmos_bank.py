@@ -54,6 +54,8 @@ def run(cfg: Any, ctx: Any) -> dict:
         **{f"  skipped: {reason}": n for reason, n in summary["skipped"].items()},
         "out of HLR range": summary["hlr_out_of_range"],
         "resumed rows": summary["resumed_rows"],
+        "HST PSF": (f"replaced by a {summary['psf_handling']['target_fwhm_arcsec']:g} arcsec Gaussian"
+                    if summary["psf_handling"]["deconvolve_psf"] else "left in"),
         "bytes written": summary["bytes_written"],
         "wall time (s)": summary["wall_s"],
         "bank": bank_uri,
@@ -64,5 +66,6 @@ def run(cfg: Any, ctx: Any) -> dict:
     ctx.record_dataset(bank_uri, cfg, inputs={"catalog": summary["catalog"]}, counts=counts,
                        extra={"input_sha256": summary["input_sha256"],
                               "hlr_method": builder.HLR_METHOD,
+                              "psf_handling": summary["psf_handling"],
                               "wall_s": summary["wall_s"]})
     return {"stage": "cosmos_bank", **summary}
