@@ -49,7 +49,7 @@ NUMERIC_RULES: dict[str, str] = {
              "mock_survey.n_bricks", "mock_survey.brick_size_pix", "mock_survey.galaxies_per_brick",
              "mock_survey.n_regions", "mock_survey.psf_fwhm_r_range",
              "parent.region_nside", "parent.chunk_rows",
-             "manifest.max_total_tasks", "manifest.shard_max_tasks",
+             "manifest.max_total_tasks", "manifest.shard_max_tasks", "manifest.bucket_rows",
              "cache.threads", "cache.timeout_s", "cache.lru_files", "cache.range_block_bytes",
              "inject.shard_max_tasks", "score.batch_size", "completeness.z", "compact.target_file_mb",
              "validate.rerender_l2_tol", "validate.rerender_flux_tol",

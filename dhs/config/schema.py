@@ -120,7 +120,8 @@ class ManifestConfig:
     ``targets`` it filters only when the target list has the column). With ``targets``:
     reference_rmag is the lens r magnitude used for targets without rmag (the grid's src_dmag then
     offsets the source from it), default_depth_r_mag the 5-sigma r depth (AB) of targets whose
-    brick has no depth in the list or the brick table.
+    brick has no depth in the list or the brick table. bucket_rows: parent rows per brick bucket
+    (the catalog is read in batches and built bucket by bucket; memory, not the output, depends on it).
     """
 
     parent: str = "${survey.tables_root}/parent_catalog.parquet"
@@ -133,6 +134,7 @@ class ManifestConfig:
     max_total_tasks: int = 30_000_000
     write_csv: bool = False
     shard_max_tasks: int = 500_000
+    bucket_rows: int = 1_000_000
 
 
 @dataclass

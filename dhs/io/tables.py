@@ -67,8 +67,10 @@ def read_table(uri: str, columns: Sequence[str], *, what: str, optional: Sequenc
     return check_numeric(table, [c for c in numeric if c in table.column_names], uri, what), n
 
 
-def check_numeric(table: pa.Table, columns: Sequence[str], uri: str, what: str) -> pa.Table:
-    """``table`` with ``columns`` numeric; text columns that parse as numbers are cast to float64."""
+def check_numeric(table: pa.Table, columns: Sequence[str], uri: str, what: str,
+                  row_offset: int = 0) -> pa.Table:
+    """``table`` with ``columns`` numeric; text columns that parse as numbers are cast to float64
+    (``row_offset``: the row number of the table's first row, for the error message)."""
     for name in columns:
         col = table.column(name)
         typ = col.type
@@ -84,7 +86,7 @@ def check_numeric(table: pa.Table, columns: Sequence[str], uri: str, what: str) 
         if cast is None:
             bad = _first_non_number(col)
             raise InputTableError(f"{what} table {uri}: column {name!r} must hold numbers but is "
-                                  f"{typ}" + (f" (e.g. row {bad[0]}: {bad[1]!r})" if bad else "")
+                                  f"{typ}" + (f" (e.g. row {bad[0] + row_offset}: {bad[1]!r})" if bad else "")
                                   + "; fix those values in the table")
         table = table.set_column(table.column_names.index(name), name, cast)
     return table
@@ -151,14 +153,7 @@ def _select(present: Sequence[str], columns: Sequence[str], optional: Sequence[s
 def _read_parquet(uri: str, columns, what, optional, true_filter) -> tuple[pa.Table, int]:
     import pyarrow.dataset as ds
 
-    fsys, path = storage.filesystem(uri)
-    try:
-        if storage.isdir(uri):
-            dset = ds.dataset(path, filesystem=fsys, format="parquet", partitioning="hive")
-        else:
-            dset = ds.dataset(path, filesystem=fsys, format="parquet")
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputTableError(f"{what} table {uri} is not readable as Parquet: {exc}") from exc
+    dset = _parquet_dataset(uri, what)
     cols = _select(dset.schema.names, columns, optional, uri, what)
     n = dset.count_rows()
     flt = None
@@ -169,6 +164,18 @@ def _read_parquet(uri: str, columns, what, optional, true_filter) -> tuple[pa.Ta
     if true_filter and flt is None:
         table = table.filter(as_bool(table.column(true_filter)))
     return _normalize(table), n
+
+
+def _parquet_dataset(uri: str, what: str) -> Any:
+    import pyarrow.dataset as ds
+
+    fsys, path = storage.filesystem(uri)
+    try:
+        if storage.isdir(uri):
+            return ds.dataset(path, filesystem=fsys, format="parquet", partitioning="hive")
+        return ds.dataset(path, filesystem=fsys, format="parquet")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputTableError(f"{what} table {uri} is not readable as Parquet: {exc}") from exc
 
 
 def _read_csv(uri: str, columns, what, optional) -> pa.Table:
@@ -235,3 +242,105 @@ def column_numpy(table: pa.Table, name: str, dtype: Any = np.float64) -> np.ndar
     if np.issubdtype(np.dtype(dtype), np.floating):
         return col.cast(pa.float64()).fill_null(np.nan).to_numpy().astype(dtype, copy=False)
     return col.cast(pa.from_numpy_dtype(np.dtype(dtype))).to_numpy()
+
+
+class TableStream:
+    """``iter_table``'s batches: pyarrow Tables of at most ``batch_rows`` rows, in file order.
+
+    ``names`` are the columns every batch has (the union over the files of a folder; a file
+    without an optional column gives nulls); ``n_read`` counts the rows before ``true_filter``
+    (complete once iterated). Parquet is streamed in record batches; a CSV or FITS file is read
+    whole (one file at a time) and cut into batches.
+    """
+
+    def __init__(self, uri: str, columns: Sequence[str], batch_rows: int, what: str,
+                 optional: Sequence[str], true_filter: str | None, numeric: Sequence[str]):
+        if not storage.exists(uri):
+            _read_any(uri, columns, what, optional, true_filter)  # raises the missing-table error
+        self.uri, self.what, self.batch_rows = uri, what, max(int(batch_rows), 1)
+        self.columns, self.optional = tuple(columns), tuple(optional)
+        self.true_filter, self.numeric = true_filter, tuple(numeric)
+        self.format = table_format(uri)
+        self.n_read = 0
+        if self.format == "parquet":
+            self._dset = _parquet_dataset(uri, what)
+            self.names = _select(self._dset.schema.names, columns, optional, uri, what)
+        else:
+            self.files = _data_files(uri) if storage.isdir(uri) else [uri]
+            present: list[str] = []
+            for f in self.files:
+                for c in _select(_file_columns(f, self.format, what), columns, optional, f, what):
+                    if c not in present:
+                        present.append(c)
+            self.names = [c for c in list(columns) + list(optional) if c in present]
+
+    def count_rows(self) -> int:
+        """Rows of the table before the filter (Parquet: from the metadata)."""
+        if self.format == "parquet":
+            return int(self._dset.count_rows())
+        read = _read_csv if self.format == "csv" else _read_fits
+        return sum(read(f, self.columns[:1], self.what, ()).num_rows for f in self.files)
+
+    def __iter__(self):
+        done = 0  # rows after the filter so far (row numbers of the numeric check)
+        for batch in self._raw():
+            if self.true_filter and batch.num_rows:
+                batch = batch.filter(as_bool(batch.column(self.true_filter)))
+            batch = check_numeric(batch, [c for c in self.numeric if c in batch.column_names],
+                                  self.uri, self.what, row_offset=done)
+            done += batch.num_rows
+            yield batch
+
+    def _raw(self):
+        if self.format == "parquet":
+            import pyarrow.dataset as ds
+
+            flt = None
+            if self.true_filter and pa.types.is_boolean(self._dset.schema.field(self.true_filter).type):
+                flt = ds.field(self.true_filter)
+            self.n_read = self._dset.count_rows()
+            for rb in self._dset.to_batches(columns=self.names, filter=flt, batch_size=self.batch_rows,
+                                            use_threads=True):
+                if rb.num_rows:
+                    yield _normalize(pa.Table.from_batches([rb]))
+            return
+        for f in self.files:
+            table = (_read_csv if self.format == "csv" else _read_fits)(f, self.columns, self.what, self.optional)
+            self.n_read += table.num_rows
+            for c in self.names:
+                if c not in table.column_names:
+                    table = table.append_column(c, pa.nulls(table.num_rows))
+            table = table.select(self.names)
+            for lo in range(0, table.num_rows, self.batch_rows):
+                yield table.slice(lo, self.batch_rows)
+
+
+def iter_table(uri: str, columns: Sequence[str], batch_rows: int, *, what: str,
+               optional: Sequence[str] = (), true_filter: str | None = None,
+               numeric: Sequence[str] = ()) -> TableStream:
+    """``read_table`` in batches of at most ``batch_rows`` rows (same checks, same filter):
+    iterate the returned TableStream; its ``n_read`` is the row count before the filter."""
+    return TableStream(uri, columns, batch_rows, what, optional, true_filter, numeric)
+
+
+def _file_columns(uri: str, fmt: str, what: str) -> list[str]:
+    """Column names of one CSV (header line) or FITS (first table extension) file."""
+    if fmt == "csv":
+        with storage.open_input(uri) as f:
+            if uri.lower().endswith(".gz"):
+                import gzip
+
+                line = gzip.GzipFile(fileobj=f).readline()
+            else:
+                line = f.read(1 << 16).split(b"\n", 1)[0]
+        return [n.strip().strip('"') for n in line.decode("utf-8-sig").strip().split(",")]
+    from astropy.io import fits
+
+    try:
+        with fits.open(io.BytesIO(storage.read_bytes(uri)), memmap=False) as hdul:
+            hdu = next((h for h in hdul if isinstance(h, (fits.BinTableHDU, fits.TableHDU))), None)
+            if hdu is None:
+                raise InputTableError(f"{what} table {uri} has no table extension")
+            return list(hdu.columns.names)
+    except OSError as exc:
+        raise InputTableError(f"{what} table {uri} is not readable as FITS: {exc}") from exc

@@ -1,7 +1,8 @@
 """Candidate galaxies for the task manifests: filters (with a funnel), PSF/depth strata and joins.
 
-The parent catalog is read once; each selection set keeps an index array into it (a galaxy whose
-region belongs to several selection sets is not copied). Strata are the 4 x 4 quartile bins of the
+Each selection set keeps an index array into the candidates (a galaxy whose region belongs to
+several selection sets is not copied); the parent catalog itself is read by brick bucket
+(``dhs.manifest.buckets``), a target list whole (``dhs.manifest.targets``). Strata are the 4 x 4 quartile bins of the
 brick table's psfsize_r (arcsec) and psfdepth_r (1/nmgy^2).
 """
 
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 
 from dhs import draws
 from dhs.errors import DhsError
-from dhs.io.tables import InputTableError, column_numpy, coordinate_problems, read_table
+from dhs.io.tables import InputTableError, column_numpy, read_table
 
 log = logging.getLogger("dhs.manifest.candidates")
 
@@ -88,7 +89,12 @@ def read_selections(uri: str, wanted: Any = None) -> list[SelectionSet]:
 
 def _check_splits(col: pa.ChunkedArray, uri: str, what: str) -> None:
     counts = pc.value_counts(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
-    bad = {str(v["values"]): v["counts"] for v in counts.to_pylist() if v["values"] not in SPLITS}
+    check_split_counts({v["values"]: v["counts"] for v in counts.to_pylist()}, uri, what)
+
+
+def check_split_counts(counts: dict, uri: str, what: str) -> None:
+    """Raise when a region_split value (``counts``: value -> rows) is not one of SPLITS."""
+    bad = {str(v): n for v, n in counts.items() if v not in SPLITS}
     if bad:
         raise InputTableError(
             f"{what} table {uri}: column 'region_split' has values {bad} (value: rows); expected "
@@ -150,84 +156,6 @@ class ManifestInputs:
     require_lrg_flag: Optional[str]
     selection_set_ids: Optional[tuple[str, ...]] = None
     pixscale_arcsec: float = 0.262
-
-
-def _drop_bad_coordinates(parent: pa.Table, uri: str, funnel: list, warnings: list) -> pa.Table:
-    """Rows whose (ra, dec) cannot be a sky position are dropped, with a count by reason."""
-    problems = coordinate_problems(column_numpy(parent, "ra"), column_numpy(parent, "dec"))
-    bad = np.logical_or.reduce(list(problems.values()))
-    if not bad.any():
-        return parent
-    counts = ", ".join(f"{int(m.sum())} {why}" for why, m in problems.items() if m.any())
-    warnings.append(f"parent {uri}: dropped {int(bad.sum())} row(s) with impossible coordinates ({counts})")
-    funnel.append(("ra in [0, 360), dec in [-90, 90]", int((~bad).sum())))
-    return parent.filter(pa.array(~bad))
-
-
-def load_candidates(inputs: ManifestInputs, split_seed: int) -> Candidates:
-    """Read, filter and join the three input tables; the brick table's PSF sizes and depths
-    pass the unit checks of ``dhs.parent.units``."""
-    flag = inputs.require_lrg_flag or None
-    funnel: list[tuple[str, int]] = []
-    warnings: list[str] = []
-    sets = read_selections(inputs.region_selections, inputs.selection_set_ids)
-
-    parent, n_read = read_table(inputs.parent, PARENT_COLUMNS + ((flag,) if flag else ()),
-                                what="parent", optional=PARENT_OPTIONAL + SHAPE_COLUMNS, true_filter=flag,
-                                numeric=PARENT_NUMERIC)
-    funnel.append(("parent catalog rows", n_read))
-    if flag:
-        funnel.append((f"{flag} set", parent.num_rows))
-    parent = _drop_bad_coordinates(parent, inputs.parent, funnel, warnings)
-    for c in PARENT_OPTIONAL[1:]:
-        if c not in parent.column_names:
-            parent = parent.append_column(c, pa.array(np.full(parent.num_rows, np.nan)))
-    _check_splits(parent.column("region_split"), inputs.parent, "parent")
-
-    parent, n_dup, by = _dedupe(parent)
-    if n_dup:
-        warnings.append(f"parent: dropped {n_dup} duplicate rows (same {by}); kept the first of each")
-    funnel.append((f"unique ({by})", parent.num_rows))
-
-    bricks = read_brick_table(inputs.bricks_with_region, BRICK_COLUMNS, inputs.pixscale_arcsec)
-    uniq = pc.unique(bricks.column("brickname"))
-    if len(uniq) < bricks.num_rows:
-        warnings.append(f"bricks_with_region: {bricks.num_rows - len(uniq)} duplicate bricknames; "
-                        "kept the first row of each")
-    edges = {c: quartile_edges(column_numpy(bricks, c), c, inputs.bricks_with_region)
-             for c in ("psfsize_r", "psfdepth_r")}
-
-    # selection-set membership (by region_id)
-    region = column_numpy(parent, "region_id", np.int64)
-    sel_table, _ = read_table(inputs.region_selections, SELECTION_COLUMNS, what="region_selections")
-    member = []
-    for s in sets:
-        regions = sel_table.filter(pc.equal(sel_table.column("selection_set_id"), s.selection_set_id))
-        member.append(np.isin(region, column_numpy(regions, "region_id", np.int64)))
-    in_any = np.logical_or.reduce(member) if member else np.zeros(parent.num_rows, bool)
-    funnel.append(("in a selected selection set (galaxies)", int(in_any.sum())))
-    funnel.append(("  galaxy x selection-set rows", int(sum(int(m.sum()) for m in member))))
-
-    # brick join and the PSF/depth filter
-    bidx = pc.index_in(parent.column("brickname"), value_set=bricks.column("brickname"))
-    found = bidx.is_valid().to_numpy(zero_copy_only=False)
-    bidx = bidx.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    brick_vals = {c: column_numpy(bricks, c)[bidx] for c in BRICK_COLUMNS[1:]}
-    for c in brick_vals:
-        brick_vals[c][~found] = np.nan
-    ok = (in_any & np.isfinite(brick_vals["psfsize_r"]) & np.isfinite(brick_vals["psfdepth_r"])
-          & np.isfinite(column_numpy(parent, "rmag")))
-    funnel.append(("with psfsize_r, psfdepth_r (brick join) and rmag", int(ok.sum())))
-    funnel.append(("  galaxy x selection-set rows", int(sum(int((m & ok).sum()) for m in member))))
-
-    keep = np.flatnonzero(ok)
-    parent = parent.take(pa.array(keep))
-    for c, v in brick_vals.items():
-        parent = parent.append_column(c, pa.array(v[keep]))
-    new_index = np.full(len(ok), -1, dtype=np.int64)
-    new_index[keep] = np.arange(len(keep))
-    set_rows = [new_index[np.flatnonzero(m & ok)] for m in member]
-    return finish_candidates(parent, sets, set_rows, edges, funnel, warnings)
 
 
 def finish_candidates(parent: pa.Table, sets: list[SelectionSet], set_rows: list[np.ndarray],

@@ -7,9 +7,11 @@ column is computed with NumPy/pyarrow over whole arrays; nothing loops over rows
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import dhs
 from dhs import draws, schema
@@ -36,6 +38,22 @@ class Shard:
     name: str
     slot_index: np.ndarray  # indices into Slots (sorted by brick)
     n_tasks: int
+    bucket: int = 0         # range bucket holding its galaxies (BucketedBuilder)
+
+
+def shard_plan(codes: np.ndarray, bricknames: pa.Array, replicates: int, max_tasks: int) -> list[Shard]:
+    """Shards of the slots whose galaxies lie in bricks ``codes`` (ranks into ``bricknames``)."""
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    return [Shard(f"{k:05d}-{bricknames[int(codes[lo])].as_py()}", order[lo:hi], int(hi - lo) * replicates)
+            for k, (lo, hi) in enumerate(brick_shards(codes, max_tasks, tasks_per_row=replicates))]
+
+
+def brick_counts(codes: np.ndarray, bricknames: pa.Array, replicates: int) -> tuple[pa.Array, np.ndarray]:
+    """(brickname, tasks per experiment) of every brick with tasks."""
+    n = np.bincount(codes, minlength=len(bricknames))
+    used = np.flatnonzero(n)
+    return bricknames.take(pa.array(used)), n[used] * replicates
 
 
 class TaskBuilder:
@@ -67,20 +85,19 @@ class TaskBuilder:
             "src_e": np.concatenate([grid.src_e, zero]),
             "shear": np.concatenate([grid.shear, zero]),
         }
-        self.order = np.argsort(cand.brick_code[slots.row], kind="stable")
 
     def shards(self, max_tasks: int) -> list[Shard]:
         """Consecutive brick ranges holding about ``max_tasks`` tasks each (whole bricks)."""
-        codes = self.cand.brick_code[self.slots.row[self.order]]
-        return [Shard(f"{k:05d}-{self.cand.bricknames[int(codes[lo])].as_py()}", self.order[lo:hi],
-                      int(hi - lo) * self.replicates)
-                for k, (lo, hi) in enumerate(brick_shards(codes, max_tasks, tasks_per_row=self.replicates))]
+        return shard_plan(self.cand.brick_code[self.slots.row], self.cand.bricknames, self.replicates,
+                          max_tasks)
 
     def brick_counts(self) -> tuple[pa.Array, np.ndarray]:
         """(brickname, tasks per experiment) of every brick with tasks."""
-        n = np.bincount(self.cand.brick_code[self.slots.row], minlength=len(self.cand.bricknames))
-        used = np.flatnonzero(n)
-        return self.cand.bricknames.take(pa.array(used)), n[used] * self.replicates
+        return brick_counts(self.cand.brick_code[self.slots.row], self.cand.bricknames, self.replicates)
+
+    def shard_table(self, exp: Experiment, shard: Shard) -> pa.Table:
+        """Manifest rows of one shard."""
+        return self.table(exp, shard.slot_index)
 
     def table(self, exp: Experiment, slot_index: np.ndarray) -> pa.Table:
         """Manifest rows of the given slots for every replicate, sorted by (brickname, task_id)."""
@@ -141,3 +158,84 @@ class TaskBuilder:
 
 def _const(value: str, n: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array([value])).cast(pa.string())
+
+
+class BucketedBuilder:
+    """TaskBuilder over candidate buckets (``dhs.manifest.buckets``): shards are planned from the
+    slots' brick codes; the galaxies of consecutive shards (about ``bucket_rows`` slots) are
+    routed into one range bucket, and a shard's rows are built from its range bucket alone."""
+
+    def __init__(self, bc: Any, slots: Slots, grid: Grid, replicates: int, seed_base: int,
+                 bucket_rows: int):
+        self.bc, self.slots, self.grid = bc, slots, grid
+        self.replicates, self.seed_base, self.bucket_rows = int(replicates), int(seed_base), int(bucket_rows)
+        cand = bc.cand
+        cand.rowkey, cand.stratum, cand.set_rows = cand.rowkey[:0], cand.stratum[:0], []  # allocation only
+        self.codes = cand.brick_code[slots.row]
+        self.plan: list[Shard] = []
+        self._loaded: tuple[int, Any, dict] | None = None
+
+    def brick_counts(self) -> tuple[pa.Array, np.ndarray]:
+        return brick_counts(self.codes, self.bc.cand.bricknames, self.replicates)
+
+    def shards(self, max_tasks: int) -> list[Shard]:
+        """The shards of TaskBuilder.shards, each assigned to a range bucket (routed here)."""
+        from dhs.manifest.buckets import MAX_BUCKETS
+
+        plan = shard_plan(self.codes, self.bc.cand.bricknames, self.replicates, max_tasks)
+        target = max(self.bucket_rows, -(-2 * self.slots.n // MAX_BUCKETS), 1)  # <= MAX_BUCKETS + 1
+        group, filled = 0, 0
+        for s in plan:
+            if filled and filled + len(s.slot_index) > target:
+                group, filled = group + 1, 0
+            s.bucket, filled = group, filled + len(s.slot_index)
+        self.plan = plan
+        self._route()
+        return plan
+
+    def _route(self) -> None:
+        from dhs.io import storage
+        from dhs.manifest.buckets import CAND, BucketWriters
+
+        bc, cand = self.bc, self.bc.cand
+        group_of_code = np.full(len(cand.bricknames), -1, np.int64)
+        for s in self.plan:
+            group_of_code[self.codes[s.slot_index]] = s.bucket
+        used = np.zeros(len(cand.brick_code), bool)
+        used[self.slots.row] = True
+        self.ranges = BucketWriters(bc.writers.root, "r")
+        for i, b in enumerate(bc.buckets):
+            table = bc.writers.read(b)
+            g = bc.index[bc.offsets[i]:bc.offsets[i + 1]]
+            sel = used[g]
+            table = table.filter(pa.array(sel)).append_column(CAND, pa.array(g[sel]))
+            self.ranges.write(table, group_of_code[cand.brick_code[g[sel]]])
+            storage.remove(bc.writers.path(b))
+        self.ranges.close()
+
+    def shard_table(self, exp: Experiment, shard: Shard) -> pa.Table:
+        """Manifest rows of one shard, from the galaxies of its range bucket."""
+        if self._loaded is None or self._loaded[0] != shard.bucket:
+            self._loaded = None
+            self._loaded = (shard.bucket, *self._load(shard.bucket))
+        _, builder, pos = self._loaded
+        lo, hi = pos[shard.name]
+        return builder.table(exp, np.arange(lo, hi))
+
+    def _load(self, group: int) -> tuple[TaskBuilder, dict[str, tuple[int, int]]]:
+        from dhs.manifest.buckets import CAND
+
+        members = [s for s in self.plan if s.bucket == group]
+        sub = np.concatenate([s.slot_index for s in members])
+        stops = np.cumsum([len(s.slot_index) for s in members])
+        pos = {s.name: (int(b - len(s.slot_index)), int(b)) for s, b in zip(members, stops)}
+        table = self.ranges.read(group)
+        table = table.take(pc.sort_indices(table, [(CAND, "ascending")]))
+        cidx = column_numpy(table, CAND, np.int64)
+        full = self.bc.cand
+        local = Candidates(parent=table, sets=full.sets, set_rows=[], split_code=full.split_code[cidx],
+                           stratum=full.stratum, rowkey=full.rowkey, brick_code=full.brick_code[cidx],
+                           bricknames=full.bricknames, edges=full.edges, funnel=[], warnings=[])
+        slots = Slots(np.searchsorted(cidx, self.slots.row[sub]), self.slots.config[sub],
+                      self.slots.set_index[sub], [])
+        return TaskBuilder(local, slots, self.grid, self.replicates, self.seed_base), pos

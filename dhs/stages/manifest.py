@@ -1,6 +1,8 @@
 """stage=4a: task manifests (one tier per run; every stamp size x bandset is an experiment).
 
-Reads the parent catalog, bricks_with_region and region_selections (cfg.manifest), or a target
+Reads the parent catalog (in record batches, built by brick bucket of about
+``manifest.bucket_rows`` rows: dhs.manifest.buckets), bricks_with_region and region_selections
+(cfg.manifest), or a target
 list (``targets=PATH``, only ra and dec required, dhs.manifest.targets), keeps the
 galaxies that pass the filters (funnel printed), allocates grid configs and controls per
 (selection set, region split) stratified by PSF/depth quartiles (dhs.manifest.allocation), and writes
@@ -14,6 +16,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 import pyarrow.compute as pc
@@ -30,9 +33,10 @@ from dhs.io import datasets as dio
 from dhs.io import locks, shards, storage
 from dhs.io.shards import Fingerprint, canonical_json, schema_version
 from dhs.console import progress, summary_table
-from dhs.manifest.candidates import SPLITS, empty_error, load_candidates, read_selections
+from dhs.manifest.candidates import SPLITS, empty_error, read_selections
 from dhs.io.tables import InputTableError
-from dhs.manifest.rows import TaskBuilder
+from dhs.manifest.buckets import load_bucketed
+from dhs.manifest.rows import BucketedBuilder, TaskBuilder
 
 log = logging.getLogger("dhs.stages.manifest")
 
@@ -100,7 +104,8 @@ def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> Fingerprint:
     seeds and manifest options, the experiment and the output schema."""
     pick = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("tier", "grid", "seeds")}
     man = OmegaConf.to_container(cfg.manifest, resolve=True)
-    for key in ("write_csv", "max_total_tasks", "parent", "bricks_with_region", "region_selections"):
+    for key in ("write_csv", "max_total_tasks", "bucket_rows", "parent", "bricks_with_region",
+                "region_selections"):
         man.pop(key, None)
     if cfg.get("targets"):
         from dataclasses import asdict
@@ -150,7 +155,7 @@ def _clear(cfg: Any, dataset: str) -> None:
     storage.remove(layout.manifest_csv_dir(cfg, storage.basename(dataset)))
 
 
-def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, plan: list, fp: Fingerprint,
+def _write_experiment(cfg: Any, builder: TaskBuilder | BucketedBuilder, exp: Experiment, plan: list, fp: Fingerprint,
                       bar: Any, force: bool = False) -> dict:
     """Write the shards of one manifest that are not current; with ``force`` all of them, in a
     staging folder that replaces the manifest once committed."""
@@ -172,7 +177,7 @@ def _write_experiment(cfg: Any, builder: TaskBuilder, exp: Experiment, plan: lis
                                                                f"{shard.name}.json")))
             counts["shards_skipped"] += 1
         else:
-            table = builder.table(exp, shard.slot_index)
+            table = builder.shard_table(exp, shard)
             ctrl_splits = pc.value_counts(table.filter(pc.equal(table.column("is_control"), 1))
                                           .column("region_split").combine_chunks()).to_pylist()
             dio.write_shard(table, dataset, shard.name, fingerprint=fp, extra={
@@ -270,8 +275,28 @@ def run(cfg: Any, ctx: Any) -> dict:
         return {"stage": "4a", "skipped": [e.experiment_id for e in skipped], "experiments": {},
                 "wall_s": time.time() - t0}
 
+    scratch = storage.join(storage.dirname(layout.manifest_dir(cfg, exps[0].experiment_id)),
+                           f".buckets-{uuid.uuid4().hex[:12]}")
+    top = scratch  # the outermost folder the scratch files create
+    while storage.dirname(top) != top and not storage.exists(storage.dirname(top)):
+        top = storage.dirname(top)
+    try:
+        return _build(cfg, ctx, cand, scratch, plan, grid, est, exps, todo, skipped, actions, fps, t0)
+    finally:
+        storage.remove(scratch)
+        if top != scratch and storage.exists(top) and not storage.walk_files(top):
+            storage.remove(top)  # a run that stopped before writing leaves no empty folders
+
+
+def _build(cfg: Any, ctx: Any, cand: Any, scratch: str, plan: TierPlan, grid: Any, est: dict,
+           exps: list, todo: list, skipped: list, actions: dict, fps: dict, t0: float) -> dict:
+    """Candidates (from a target list, else the parent catalog by brick bucket), allocation and
+    the manifests of ``todo``; records for ``skipped`` too."""
+    con = ctx.console
+    bucketed = None
     if cand is None:
-        cand = load_candidates(stage_settings.manifest_inputs(cfg), int(cfg.seeds.split_seed))
+        bucketed = load_bucketed(stage_settings.manifest_inputs(cfg), scratch, int(cfg.manifest.bucket_rows))
+        cand = bucketed.cand
     for w in cand.warnings:
         log.warning(w)
         con.print(f"[yellow]warning:[/yellow] {w}")
@@ -287,7 +312,12 @@ def run(cfg: Any, ctx: Any) -> dict:
         log.warning(w)
         con.print(f"[yellow]warning:[/yellow] {w}")
 
-    builder = TaskBuilder(cand, slots, grid, plan.replicates, int(cfg.seeds.seed_base))
+    if bucketed is None:
+        builder: TaskBuilder | BucketedBuilder = TaskBuilder(cand, slots, grid, plan.replicates,
+                                                             int(cfg.seeds.seed_base))
+    else:
+        builder = BucketedBuilder(bucketed, slots, grid, plan.replicates, int(cfg.seeds.seed_base),
+                                  int(cfg.manifest.bucket_rows))
     brick_plan = builder.shards(int(cfg.manifest.shard_max_tasks))
     bricks, n_per_brick = builder.brick_counts()
     per_exp: dict[str, dict] = {}

@@ -77,6 +77,7 @@ def test_defaults(compose):
     ("grid.shear=[]", "grid.shear=[] is invalid"),
     ("cache.mode=sometimes", "Allowed: brick, none"),
     ("tier.controls=mixed", "Allowed: paired, unpaired"),
+    ("manifest.bucket_rows=0", "manifest.bucket_rows=0 is invalid: must be > 0"),
 ])
 def test_bad_values_are_rejected_with_key_allowed_and_origin(compose, override, needle):
     cfg = compose([override])
