@@ -239,6 +239,20 @@ def check_bank(uri: str, sample: int = 64) -> int:
     return n
 
 
+def read_attrs(uri: str) -> dict:
+    """The file attributes of the bank at ``uri`` (no dataset is read); raises BankError."""
+    import h5py
+
+    with _LOCK:
+        path, key = _local_path(str(uri))
+    try:
+        with h5py.File(path, "r") as h5:
+            return {k: _attr(v) for k, v in h5.attrs.items()}
+    except OSError as exc:
+        raise BankError(f"{key[0]} is not a readable HDF5 file ({exc}); rebuild it with "
+                        f"`dhs stage=cosmos_bank force=true`.") from exc
+
+
 def load_bank(uri: str) -> Bank:
     """Load the bank at ``uri`` (local path or s3://) once per process; arrays are read-only."""
     with _LOCK:

@@ -4,8 +4,9 @@ The catalog is processed in chunks of ``chunk`` rows, in catalog order. Each fin
 committed atomically as a part file (``part-NNNNNN.npz``: its templates, columns, counts and
 the checksums of the image files it read) in the hidden folder ``.<bank name>.parts`` beside the
 bank, so at most one chunk of templates is in memory. A killed build restarts from the first
-missing part; parts are reused only if ``_build.json`` there holds the same build key (settings
-plus catalog checksums), otherwise they are discarded. When every chunk is done the parts are
+missing part; parts are reused only if ``_build.json`` there holds the same build key (the
+bank's fingerprint, dhs.cosmos.fingerprint: settings plus the checksums of the catalog and the
+files it names), otherwise they are discarded. When every chunk is done the parts are
 streamed into the bank (a temporary name, renamed at the end; uploaded for s3://) and the
 parts folder is removed. Equal inputs and settings give a byte-identical bank.
 """
@@ -27,8 +28,11 @@ from dhs.errors import ConfigError
 from dhs.cosmos.catalog import (EMBEDDED, CatalogError, ImageFiles, RealGalaxyCatalog,
                                 check_pixel_scale, embedded_root, read_catalog)
 from dhs.cosmos import hstpsf
+from dhs.cosmos.fingerprint import ATTR as FINGERPRINT_ATTR
+from dhs.cosmos.fingerprint import bank_fingerprint
 from dhs.cosmos.galaxy import REASONS, GalaxyRejected, prepare_template
 from dhs.io import storage
+from dhs.io.shards import Fingerprint
 from dhs.cosmos.bank import BANK_FORMAT, write_bank
 
 HLR_METHOD = ("circular half-light radius about the light centroid of the clean template "
@@ -38,6 +42,8 @@ HLR_METHOD = ("circular half-light radius about the light centroid of the clean 
               "psf_target_fwhm_arcsec; see dhs.cosmos.galaxy): radius enclosing half of its "
               "flux, linearly interpolated between pixel-centre radii")
 BUILD_FILE = "_build.json"
+#: The bank format and the half-light-radius method (the ``schema`` of the bank's fingerprint).
+FORMAT = f"{BANK_FORMAT};hlr-" + hashlib.blake2b(HLR_METHOD.encode(), digest_size=4).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -133,9 +139,22 @@ def _settings_record(s: Mapping[str, Any], label: str, cat: RealGalaxyCatalog) -
     return rec
 
 
-def _build_key(record: Mapping[str, Any], cat: RealGalaxyCatalog) -> str:
-    blob = json.dumps({"settings": record, "sha256": cat.sha256}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def _prepare(settings: BankSettings) -> tuple[dict, str, str, RealGalaxyCatalog, dict, Fingerprint]:
+    """(settings dict, input root, its label, catalog, settings record, fingerprint), settings
+    checked and the catalog read."""
+    s = asdict(settings)
+    check_settings(s)
+    root, label = input_root(settings)
+    cat = read_catalog(root, s.get("catalog_name"))
+    check_pixel_scale(cat, float(s["pixscale_arcsec"]))
+    check_psf_columns(cat, s)
+    record = _settings_record(s, label, cat)
+    return s, root, label, cat, record, bank_fingerprint(root, cat, record, FORMAT, psf=bool(s["deconvolve_psf"]))
+
+
+def current_fingerprint(settings: BankSettings) -> Fingerprint:
+    """The fingerprint a bank built now from ``settings`` would store (dhs.cosmos.fingerprint)."""
+    return _prepare(settings)[-1]
 
 
 def _empty_counts() -> dict:
@@ -259,15 +278,9 @@ def build_bank(settings: BankSettings, bank_uri: str, *, console: Any = None,
     from dhs.console import progress
 
     t0 = time.time()
-    s = asdict(settings)
-    check_settings(s)
-    root, label = input_root(settings)
-    cat = read_catalog(root, s.get("catalog_name"))
-    check_pixel_scale(cat, float(s["pixscale_arcsec"]))
-    check_psf_columns(cat, s)
-    record = _settings_record(s, label, cat)
+    s, root, label, cat, record, fp = _prepare(settings)
     pdir = parts_dir(bank_uri)
-    _prepare_parts(pdir, _build_key(record, cat), force)
+    _prepare_parts(pdir, fp.digest, force)
 
     n, chunk, limit = len(cat), int(s["chunk"]), s.get("max_galaxies")
     totals, sha = _empty_counts(), dict(cat.sha256)
@@ -304,6 +317,7 @@ def build_bank(settings: BankSettings, bank_uri: str, *, console: Any = None,
         "config": json.dumps(record, sort_keys=True),
         "input_sha256": json.dumps(sha, sort_keys=True),
         "counts": json.dumps(totals, sort_keys=True),
+        FINGERPRINT_ATTR: json.dumps(fp.to_json(), sort_keys=True),
     }
 
     def parts() -> Iterator[dict]:
@@ -338,5 +352,6 @@ def build_bank(settings: BankSettings, bank_uri: str, *, console: Any = None,
         "psf_handling": psf_record(s),
         "wall_s": round(time.time() - t0, 3),
         "input_sha256": sha,
+        "fingerprint": fp.to_json(),
     }
 

@@ -272,6 +272,20 @@ def sha256(uri: str, *, copy_to: Optional[str] = None, block: int = 8 << 20) -> 
     return h.hexdigest()
 
 
+def content_id(uri: str) -> str:
+    """What identifies a file's content: ``sha256:<hex>`` of its bytes (streamed) for a local
+    file; for s3:// ``size:<bytes>,mtime:<ns>``, the object's size and modification time (a
+    content checksum of a remote input would download it on every rerun; an object rewritten
+    with other bytes gets a new modification time)."""
+    if not is_s3(normalize(uri)):
+        return "sha256:" + sha256(uri)
+    f, p = filesystem(uri)
+    info = f.get_file_info(p)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(uri)
+    return f"size:{int(info.size or 0)},mtime:{int(info.mtime_ns or 0)}"
+
+
 def remove(uri: str) -> None:
     f, p = filesystem(uri)
     info = f.get_file_info(p)

@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.markup import escape
+
 from dhs.cosmos import build as builder
+from dhs.cosmos import fingerprint
 from dhs.io import storage
 from dhs.stages import settings as stage_settings
 from dhs.console import summary_table
@@ -37,15 +40,31 @@ def _stored_counts(bank_uri: str) -> dict:
         return {}
 
 
+def _changes(old: dict | None, new: Any) -> list[dict]:
+    """What differs between a bank's stored fingerprint and the current one, as table rows."""
+    from dhs.io.shards import changes
+
+    names = {"input rows": "input files (catalog, images)", "output schema": "bank format"}
+    return [{"key": names.get(k, k), "old": o, "new": n} for k, o, n in changes({"fingerprint": old}, new)]
+
+
 def run(cfg: Any, ctx: Any) -> dict:
+    """Build the bank, or keep it when its stored fingerprint equals the one the current input
+    and settings give (skip_if_exists=true, force=false); a bank made otherwise is rebuilt, and
+    the table says what changed."""
     bank_uri = storage.normalize(str(cfg.paths.cosmos_bank))
+    settings = stage_settings.bank_settings(cfg)
     if storage.exists(bank_uri) and cfg.skip_if_exists and not cfg.force:
-        ctx.print(f"[yellow]cosmos_bank: {bank_uri} exists; skipped (skip_if_exists=true; "
-                  f"force=true rebuilds it)[/yellow]")
-        return {"stage": "cosmos_bank", "bank": bank_uri, "skipped_existing": True,
-                **_stored_counts(bank_uri)}
-    summary = builder.build_bank(stage_settings.bank_settings(cfg), bank_uri, console=ctx.console,
-                                 force=bool(cfg.force))
+        fp = builder.current_fingerprint(settings)
+        old = fingerprint.stored(bank_uri)
+        if old is not None and old.get("digest") == fp.digest:
+            ctx.print(f"[yellow]cosmos_bank: {escape(bank_uri)} exists, made from this input and these "
+                      f"settings; skipped (skip_if_exists=true; force=true rebuilds it)[/yellow]")
+            return {"stage": "cosmos_bank", "bank": bank_uri, "skipped_existing": True,
+                    "fingerprint": fp.digest, **_stored_counts(bank_uri)}
+        ctx.print(summary_table(f"cosmos_bank: {bank_uri} was made otherwise; it is rebuilt (to keep it, "
+                                f"write the new bank elsewhere: paths.cosmos_bank=...)", _changes(old, fp)))
+    summary = builder.build_bank(settings, bank_uri, console=ctx.console, force=bool(cfg.force))
     rows = {
         "input": summary["input"],
         "galaxies read": summary["read"],
@@ -65,6 +84,7 @@ def run(cfg: Any, ctx: Any) -> dict:
     counts["skipped"] = summary["skipped"]
     ctx.record_dataset(bank_uri, cfg, inputs={"catalog": summary["catalog"]}, counts=counts,
                        extra={"input_sha256": summary["input_sha256"],
+                              "fingerprint": summary["fingerprint"],
                               "hlr_method": builder.HLR_METHOD,
                               "psf_handling": summary["psf_handling"],
                               "wall_s": summary["wall_s"]})

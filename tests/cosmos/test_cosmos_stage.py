@@ -71,3 +71,63 @@ def test_bank_from_s3_input_to_s3_output(compose, tmp_path):
             assert "AEGIS_F814w_images_01.fits" in sha
         finally:
             storage.configure()
+
+
+def _quiet_context(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from dhs.context import RunContext
+
+    return RunContext(run_dir=tmp_path, console=Console(file=io.StringIO(), width=300))
+
+
+def test_a_bank_is_kept_only_when_its_fingerprint_matches(compose, data_root, tmp_path):
+    """Unchanged input and settings: skipped; a setting changed, or an image file's bytes at equal
+    size and modification time: rebuilt, and the bank records what made it."""
+    import hashlib
+
+    from astropy.io import fits
+
+    from .conftest import IMAGES, copy_embedded
+
+    src = copy_embedded(tmp_path / "input")
+    base = ["stage=cosmos_bank", f"paths.data_root={data_root}", f"cosmos_bank.input={src}",
+            "cosmos_bank.chunk=4", "cosmos_bank.max_galaxies=4"]
+    cfg = compose(base)
+    bank = str(cfg.paths.cosmos_bank)
+
+    def run(detect_nsigma=1.5):
+        ctx = _quiet_context(tmp_path)
+        cfg.cosmos_bank.detect_nsigma = detect_nsigma
+        return stage.run(cfg, ctx), ctx.console.file.getvalue()
+
+    first, _ = run()
+    assert not first.get("skipped_existing") and first["kept"] == 4
+    mtime = os.stat(bank).st_mtime_ns
+    again, text = run()
+    assert again["skipped_existing"] and again["fingerprint"] == first["fingerprint"]["digest"]
+    assert os.stat(bank).st_mtime_ns == mtime and "made from this input" in text
+
+    changed, text = run(2.5)
+    assert not changed.get("skipped_existing") and "made otherwise" in text
+    assert "detect_nsigma" in text and "1.5" in text and "2.5" in text
+    attrs = load_bank(bank).attrs
+    assert json.loads(attrs["config"])["detect_nsigma"] == 2.5
+    assert json.loads(attrs["fingerprint"])["digest"] == changed["fingerprint"]["digest"]
+    assert run(2.5)[0]["skipped_existing"]
+
+    images = src / IMAGES
+    stat, old_sha = os.stat(images), hashlib.sha256(images.read_bytes()).hexdigest()
+    hdu = int(np.asarray(fits.getdata(src / "real_galaxy_catalog_26_extension_example.fits", 1)["GAL_HDU"])[0])
+    with fits.open(images, mode="update") as hdul:  # same size, other pixels
+        hdul[hdu].data[2:6, 2:6] += 0.5
+    os.utime(images, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(images).st_size == stat.st_size and os.stat(images).st_mtime_ns == stat.st_mtime_ns
+    new_sha = hashlib.sha256(images.read_bytes()).hexdigest()
+    assert new_sha != old_sha
+    redone, text = run(2.5)
+    assert not redone.get("skipped_existing") and "input files" in text
+    assert json.loads(load_bank(bank).attrs["input_sha256"])[IMAGES] == new_sha
+    assert run(2.5)[0]["skipped_existing"]
