@@ -7,6 +7,12 @@ compressed bytes per row). The new files go to a hidden sibling folder together 
 dataset's metadata (``_shards/``, ``_dhs_record*.json``) and a new ``_SUCCESS`` (the old record
 plus a ``compaction`` entry with file and row counts); then the old folder is renamed away, the
 new one renamed into place, and the old one deleted. On S3 the swap is done object by object.
+
+Every compaction writes ``_compaction.json``: its fingerprint (:func:`fingerprint`: the
+fingerprint digests of the shards it compacted, from their ``_shards/`` markers, the settings
+``target_file_mb`` and ``compression``, and ``FORMAT``) and the names and sizes of the files it
+wrote. A rerun keeps a compaction only when both still hold; when the stage that wrote the
+dataset has redone shards since, or the settings changed, the dataset is compacted again.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from typing import Any, Optional
 from dhs.errors import MissingInputError
 from dhs.io import datasets as dsets
 from dhs.io import storage
+from dhs.io.shards import Fingerprint, canonical_json, markers
+
+#: The compacted layout (part of every compaction fingerprint; bumped when it changes).
+FORMAT = "compact/1"
+RECORD = "_compaction.json"
 
 
 @dataclass
@@ -190,11 +201,55 @@ def _note_in_record(tmp: str, entry: dict) -> None:
     storage.write_text_atomic(uri, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
+def _digest(obj: Any) -> str:
+    import hashlib
+
+    return hashlib.blake2b(canonical_json(obj).encode(), digest_size=16).hexdigest()
+
+
+def fingerprint(dataset: str, target_file_mb: float, compression: str) -> Fingerprint:
+    """What a compaction of ``dataset`` is made from: the fingerprint digest of each committed
+    shard (a marker without one counts by its content; a dataset without markers by the names
+    and sizes of its data files), the settings and ``FORMAT``."""
+    ms = markers(dataset)
+    inputs = ({name: (m.get("fingerprint") or {}).get("digest") or _digest(m) for name, m in ms.items()}
+              if ms else {"files": files_state(dataset)})
+    return Fingerprint(_digest(inputs), {"target_file_mb": float(target_file_mb), "compression": str(compression)},
+                       FORMAT)
+
+
+def files_state(dataset: str) -> str:
+    """Checksum of the data files' paths (relative to the dataset) and sizes."""
+    base = storage.normalize(dataset).rstrip("/")
+    return _digest(sorted((u[len(base):].lstrip("/"), storage.size(u)) for u in dsets.data_files(dataset)))
+
+
+def stored(dataset: str) -> dict:
+    """The ``_compaction.json`` of the last compaction of ``dataset`` ({} when none)."""
+    uri = storage.join(dataset, RECORD)
+    try:
+        rec = json.loads(storage.read_text(uri)) if storage.exists(uri) else {}
+    except ValueError:
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def is_current(dataset: str, fp: Fingerprint) -> bool:
+    """True when the last compaction of ``dataset`` was made from its present shards with these
+    settings and its files are still those it wrote."""
+    rec = stored(dataset)
+    return bool(rec) and (rec.get("fingerprint") or {}).get("digest") == fp.digest \
+        and rec.get("files") == files_state(dataset)
+
+
 def compact_dataset(dataset: str, target_file_mb: float = 256.0, *, compression: str = "zstd",
                     require_success: bool = True, record: Optional[dict] = None) -> CompactionReport:
     """Compact ``dataset`` in place (see module doc). Nothing is rewritten when no partition would
     lose files (status 'skipped: already compact'). ``record``: extra provenance (run, config)
-    stored with the compaction entry in ``_SUCCESS`` and ``_dhs_record.json``."""
+    stored with the compaction entry in ``_SUCCESS`` and ``_dhs_record.json``. A dataset whose
+    last compaction is current (:func:`is_current`) is left as it is ('skipped: up to date'); one
+    compacted before from other shards or with other settings is rewritten even when no
+    partition loses files."""
     t0 = time.time()
     dataset = storage.normalize(dataset).rstrip("/")
     success_uri = storage.join(dataset, dsets.SUCCESS)
@@ -203,13 +258,15 @@ def compact_dataset(dataset: str, target_file_mb: float = 256.0, *, compression:
     if require_success and not storage.exists(success_uri):
         raise MissingInputError(f"{dataset} has no {dsets.SUCCESS}: its stage has not finished (or is still "
                            f"running); compacting it now could lose rows. Finish the stage first.")
+    fp = fingerprint(dataset, target_file_mb, compression)
+    current, compacted_before = is_current(dataset, fp), bool(stored(dataset))
     parts = plan(dataset, target_file_mb)
     rep = CompactionReport(dataset=dataset,
                            files_before=sum(len(p["files"]) for p in parts.values()),
                            rows=sum(p["rows"] for p in parts.values()),
                            bytes_before=sum(p["bytes"] for p in parts.values()))
-    if all(p["n_out"] >= len(p["files"]) for p in parts.values()):
-        rep.status = "skipped: already compact"
+    if current or (not compacted_before and all(p["n_out"] >= len(p["files"]) for p in parts.values())):
+        rep.status = "skipped: up to date" if current else "skipped: already compact"
         rep.files_after, rep.bytes_after = rep.files_before, rep.bytes_before
         rep.partitions = {k or ".": len(p["files"]) for k, p in parts.items()}
         rep.wall_s = round(time.time() - t0, 3)
@@ -238,8 +295,12 @@ def compact_dataset(dataset: str, target_file_mb: float = 256.0, *, compression:
         entry = {k: v for k, v in rep.as_dict().items() if k != "dataset"}
         entry.update(target_file_mb=float(target_file_mb), written=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      **(record or {}))
+        entry["fingerprint"] = fp.to_json()
         success["compaction"] = entry
         _note_in_record(tmp, entry)
+        storage.write_text_atomic(storage.join(tmp, RECORD), json.dumps(
+            {"fingerprint": fp.to_json(), "files": files_state(tmp), "written": entry["written"]},
+            indent=2, sort_keys=True))
         dsets.mark_success(tmp, success)
     except BaseException:
         if storage.exists(tmp):

@@ -78,6 +78,49 @@ def test_compaction_splits_to_target_size_and_keeps_encoding(tmp_path):
     assert "BYTE_STREAM_SPLIT" in enc["image.list.element"]
 
 
+def test_a_compaction_is_kept_only_while_its_shards_and_settings_hold(tmp_path):
+    """Unchanged: skipped; other settings, or shards redone by their stage (even with the same file
+    names and count as the compaction's): compacted again, and _compaction.json tells what made it."""
+    import shutil
+
+    frame = synth.metrics_frame(n_per=4)
+    table = synth.stamps_table(frame)
+    uri = str(tmp_path / "stamps")
+    synth.write_dataset(table, uri, n_shards=6, keys=table.select(["task_id"]))
+
+    def recorded():
+        return json.loads(open(os.path.join(uri, compact.RECORD)).read())["fingerprint"]
+
+    first = compact.compact_dataset(uri, 64.0)  # one file per split
+    assert first.status == "compacted" and first.files_after == len(_per_split(uri))
+    first_inputs = recorded()["inputs"]
+    assert recorded()["settings"] == {"target_file_mb": 64.0, "compression": "zstd"}
+    assert recorded()["digest"] == compact.fingerprint(uri, 64.0, "zstd").digest
+    mtimes = {f: os.stat(f).st_mtime_ns for f in data_files(uri)}
+    again = compact.compact_dataset(uri, 64.0)
+    assert again.status == "skipped: up to date"
+    assert {f: os.stat(f).st_mtime_ns for f in data_files(uri)} == mtimes
+
+    snappy = compact.compact_dataset(uri, 64.0, compression="snappy")  # same file count, other codec
+    assert snappy.status == "compacted" and recorded()["settings"]["compression"] == "snappy"
+    assert pq.ParquetFile(data_files(uri)[0]).metadata.row_group(0).column(0).compression == "SNAPPY"
+
+    # the stage redoes every shard (other inputs): one shard, so the same file names as the compaction's
+    for f in data_files(uri):
+        os.remove(f)
+    shutil.rmtree(os.path.join(uri, "_shards"))
+    other = synth.stamps_table(frame, seed=6)
+    synth.write_dataset(other, uri, n_shards=1, keys=other.select(["task_id", "image"]))
+    assert sorted(mtimes) == data_files(uri)
+    redone = compact.compact_dataset(uri, 64.0, compression="snappy")
+    assert redone.status == "compacted"
+    assert recorded()["inputs"] == compact.fingerprint(uri, 64.0, "snappy").inputs != first_inputs
+    assert compact.compact_dataset(uri, 64.0, compression="snappy").status == "skipped: up to date"
+    want = other.to_pandas()
+    for split, rows in _per_split(uri).items():
+        assert rows["task_id"].tolist() == want[want["region_split"] == split]["task_id"].tolist()
+
+
 def test_compaction_refuses_an_unfinished_dataset(tmp_path):
     uri = _dataset(tmp_path, n_shards=2)
     os.remove(os.path.join(uri, "_SUCCESS"))
