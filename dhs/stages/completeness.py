@@ -18,6 +18,10 @@ false-positive rate ``completeness.fpr`` (dhs.completeness.thresholds), or given
     plots/*.png                                   seeing wall, vs theta_E/PSF, vs depth, TPR at FPR
     summary.json                                  finder, threshold, measured FPR, completeness, purity
 
+An experiment whose ``_SUCCESS`` carries the fingerprint of the current settings and inputs is
+skipped; any other is cleared and written again whole, so a run killed at any moment and rerun
+leaves the bytes of an uninterrupted run. One run writes an experiment's outputs at a time
+(``dhs.io.locks``: a second refuses while the first lives; a dead run's lock is taken over).
 Every table carries the finder and threshold; every plot names them. Binnings and columns:
 dhs.completeness.surfaces.BINNINGS, dhs.schema.surface_columns and dhs.schema.TPR_AT_FPR.
 """
@@ -32,7 +36,7 @@ from typing import Any, Optional
 from dhs.stages import layout
 from dhs.errors import InputTableError, MissingInputError
 from dhs.io import datasets as dsets
-from dhs.io import storage
+from dhs.io import locks, storage
 from dhs.console import summary_table
 from dhs.stages import settings as stage_settings
 
@@ -200,8 +204,11 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, scores: Any) -> dict:
     prior = _existing(out, fingerprint)
     if prior and cfg.skip_if_exists and not cfg.force:
         return {**prior["summary"], "status": "skipped: up to date (force=true redoes it)"}
-    if storage.exists(storage.join(out, dsets.SUCCESS)):
-        storage.remove(storage.join(out, dsets.SUCCESS))
+    succ = storage.join(out, dsets.SUCCESS)
+    if storage.exists(succ):
+        storage.remove(succ)  # first: a run killed while clearing leaves nothing that looks complete
+    if storage.exists(out):
+        storage.remove(out)  # everything is rewritten: nothing of an earlier or a killed run stays
     table = scores if scores is not None else (load_scores(source, own=not c.scores) if source else None)
     rows = comp.prepare(load_metrics(metrics), resolution_edges=list(c.resolution_edges),
                         bad_pixel_frac_max=float(c.bad_pixel_frac_max),
@@ -249,7 +256,8 @@ def run(cfg: Any, ctx: Any) -> dict:
     t0 = time.time()
     present, skipped = layout.experiments_with_metrics(cfg, "stage 4d")
     scores = load_scores(str(cfg.completeness.scores)) if cfg.completeness.scores else None
-    results = [run_experiment(cfg, ctx, e, scores) for e in present]
+    with locks.hold([layout.completeness_dir(cfg, e) for e in present]):
+        results = [run_experiment(cfg, ctx, e, scores) for e in present]
     table_rows = []
     for r in results:
         fp = r.get("control_fpr") or {}

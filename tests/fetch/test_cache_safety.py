@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -21,6 +18,7 @@ from dhs.stages import layout
 from dhs.survey.files import brick_files, coadd_relpath
 from tests.fetch.fixtures import write_brick, write_bricks_manifest
 from tests.helpers import compose_config
+from tests.killed import held_lock
 from tests.servers import http_server
 
 BRICKS = ["0100p010", "0101p010"]
@@ -60,18 +58,10 @@ def test_a_live_writer_makes_a_second_4b_refuse_and_a_dead_ones_lock_is_taken_ov
     with http_server(survey) as srv:
         cfg = _cfg(tmp_path, srv.url)
         lock = locks.lock_uri(layout.cache_root(cfg))
-        holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        try:
-            os.makedirs(os.path.dirname(lock), exist_ok=True)
-            with open(lock, "w") as f:
-                json.dump({"host": socket.gethostname(), "pid": holder.pid, "started": "2026-01-01T00:00:00Z",
-                           "command": "dhs stage=4b"}, f)
-            with pytest.raises(DatasetLockedError, match=f"pid {holder.pid}, started 2026-01-01T00:00:00Z"):
+        with held_lock(layout.cache_root(cfg), "dhs stage=4b") as pid:
+            with pytest.raises(DatasetLockedError, match=f"pid {pid}, started 2026-01-01T00:00:00Z"):
                 stage.run(cfg, make_context())
             assert _gets(srv) == [] and not os.path.exists(os.path.join(layout.cache_root(cfg), BRICKS[0]))
-        finally:
-            holder.kill()
-            holder.wait()
         out = stage.run(cfg, make_context())  # the owner is dead: its lock is stale
         assert out["bricks_fetched"] == len(BRICKS) and not os.path.exists(lock)
     _assert_cache_is_the_survey(cfg, survey, srv.url)
