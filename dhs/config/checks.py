@@ -175,7 +175,7 @@ def _parent(cfg: Any) -> None:
     if not 0.0 < p.topk_frac <= 1.0:
         _fail(cfg, "parent.topk_frac", p.topk_frac, "outside (0, 1]", "0 < x <= 1")
     _positive(cfg, "parent.chunk_rows", p.chunk_rows)
-    from dhs.parent.lrg import FLAGS
+    from dhs.parent.names import FLAGS
 
     _choice(cfg, "parent.rank_flag", p.rank_flag, FLAGS)
 

@@ -266,8 +266,7 @@ class SurveyConfig:
 class FinderBase:
     """The lens finder of stage=score (and the recovery of 4d): ``name`` fixes the finder; every
     other key is a field of the finder's frozen settings class, documented there
-    (``dhs.finders.arcfinder.ArcFinderSettings``, ``onnx_model.OnnxFinderSettings``,
-    ``python_callable.PythonFinderSettings``, ``snr_proxy.SnrProxySettings``)."""
+    (``dhs.finders.settings``)."""
 
     name: str = MISSING
 
@@ -299,10 +298,7 @@ def finder_schema(name: str, settings: type) -> type:
 
 
 def _finder_schemas() -> tuple[tuple[str, str, type], ...]:
-    from dhs.finders.arcfinder import ArcFinderSettings
-    from dhs.finders.onnx_model import OnnxFinderSettings
-    from dhs.finders.python_callable import PythonFinderSettings
-    from dhs.finders.snr_proxy import SnrProxySettings
+    from dhs.finders.settings import ArcFinderSettings, OnnxFinderSettings, PythonFinderSettings, SnrProxySettings
 
     return tuple(("finder", f"{name}_finder_schema", finder_schema(name, cls)) for name, cls in
                  (("arcfinder", ArcFinderSettings), ("onnx", OnnxFinderSettings),

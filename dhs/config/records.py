@@ -7,6 +7,7 @@ resolve, so a run that failed on one still gets its record) and redacts secrets;
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,19 @@ def config_for_record(cfg: Any) -> dict:
         return redact(OmegaConf.to_container(cfg, resolve=False))
 
 
+#: A line of Hydra's YAML that names a secret but holds none: ``aws_secret_access_key: null``.
+_NULL_SECRET_LINE = re.compile(r"\s*[\w.\-]+:\s*(?:null|~)\s*")
+
+
+def _may_hold_secret(text: str) -> bool:
+    """False only when redacting ``text`` would change nothing: no ``key=value`` assignment of a
+    secret and every line that names one is ``<key>: null``."""
+    if SECRET_ASSIGNMENT.search(text):
+        return True
+    return any(SECRET_PATTERN.search(line) and not _NULL_SECRET_LINE.fullmatch(line)
+               for line in text.splitlines())
+
+
 def redact_hydra_dir(run_dir: Path) -> None:
     """Redact secrets in the copies Hydra keeps in ``<run>/.hydra`` (config, overrides, hydra)."""
     hydra_dir = Path(run_dir) / ".hydra"
@@ -32,7 +46,7 @@ def redact_hydra_dir(run_dir: Path) -> None:
         if not path.is_file():
             continue
         text = path.read_text()
-        if not SECRET_PATTERN.search(text):
+        if not _may_hold_secret(text):  # the usual case: the config names its (null) AWS keys
             continue
         data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
         data = redact_argv(data) if isinstance(data, list) else _redact_deep(data)

@@ -19,14 +19,13 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Iterator, Mapping, Optional
+from dataclasses import asdict
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from dhs.errors import ConfigError
-from dhs.cosmos.catalog import (EMBEDDED, CatalogError, ImageFiles, RealGalaxyCatalog,
-                                check_pixel_scale, embedded_root, read_catalog)
+from dhs.cosmos.catalog import CatalogError, ImageFiles, RealGalaxyCatalog, check_pixel_scale, read_catalog
 from dhs.cosmos import hstpsf
 from dhs.cosmos.fingerprint import ATTR as FINGERPRINT_ATTR
 from dhs.cosmos.fingerprint import bank_fingerprint
@@ -34,6 +33,7 @@ from dhs.cosmos.galaxy import REASONS, GalaxyRejected, prepare_template
 from dhs.io import storage
 from dhs.io.shards import Fingerprint
 from dhs.cosmos.bank import BANK_FORMAT, write_bank
+from dhs.cosmos.settings import BankSettings, input_root  # noqa: F401  (numpy-free, read by stage=plan)
 
 HLR_METHOD = ("circular half-light radius about the light centroid of the clean template "
               "(central photutils segment of the stamp smoothed by smooth_sigma_pix above "
@@ -44,40 +44,6 @@ HLR_METHOD = ("circular half-light radius about the light centroid of the clean 
 BUILD_FILE = "_build.json"
 #: The bank format and the half-light-radius method (the ``schema`` of the bank's fingerprint).
 FORMAT = f"{BANK_FORMAT};hlr-" + hashlib.blake2b(HLR_METHOD.encode(), digest_size=4).hexdigest()
-
-
-@dataclass(frozen=True)
-class BankSettings:
-    """stage=cosmos_bank. ``input``: folder of a GalSim RealGalaxyCatalog (None: the embedded 100
-    galaxies), ``catalog_name`` its catalog file (None: the one there); ``stamp_size`` (pixels)
-    and ``pixscale_arcsec`` of the templates; galaxies with half-light radius outside
-    [``hlr_min_arcsec``, ``hlr_max_arcsec``] are skipped; at most ``max_galaxies`` templates;
-    ``chunk`` galaxies per committed part; ``smooth_sigma_pix``, ``detect_nsigma`` and
-    ``min_template_snr`` drive the cleaning (dhs.cosmos.galaxy); ``deconvolve_psf``: replace
-    each stamp's HST PSF (catalog PSF_FILENAME / PSF_HDU) by a Gaussian of
-    ``psf_target_fwhm_arcsec`` FWHM (dhs.cosmos.hstpsf)."""
-
-    input: Optional[str]
-    catalog_name: Optional[str]
-    stamp_size: int
-    pixscale_arcsec: float
-    hlr_min_arcsec: float
-    hlr_max_arcsec: float
-    max_galaxies: Optional[int]
-    chunk: int
-    smooth_sigma_pix: float
-    detect_nsigma: float
-    min_template_snr: float
-    deconvolve_psf: bool = True
-    psf_target_fwhm_arcsec: float = hstpsf.TARGET_FWHM_ARCSEC
-
-
-def input_root(settings: BankSettings) -> tuple[str, str]:
-    """(folder URI, label for records): the configured input or the embedded 100 galaxies."""
-    if settings.input in (None, ""):
-        return embedded_root(), EMBEDDED
-    uri = storage.normalize(str(settings.input))
-    return uri, uri
 
 
 def parts_dir(bank_uri: str) -> str:

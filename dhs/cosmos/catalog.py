@@ -20,7 +20,6 @@ import tempfile
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Optional
 
 import numpy as np
@@ -28,23 +27,18 @@ import numpy as np
 from dhs.errors import ConfigError
 from dhs.cosmos.galaxy import GalaxyRejected
 from dhs.io import storage
+from dhs.cosmos.settings import EMBEDDED, embedded_root  # noqa: F401  (part of this module's interface)
 
 REQUIRED_COLUMNS = ("IDENT", "GAL_FILENAME", "GAL_HDU", "PIXEL_SCALE", "NOISE_MEAN")
 OPTIONAL_COLUMNS = ("MAG", "NOISE_VARIANCE", "NOISE_FILENAME", "PSF_FILENAME", "PSF_HDU")
 #: Companion-table columns copied into the bank: companion name -> bank column name.
 COMPANION_COLUMNS = {"flux_radius": "flux_radius", "ZPHOT": "zphot", "HSC_g": "hsc_g",
                      "HSC_r": "hsc_r", "HSC_i": "hsc_i", "HSC_z": "hsc_z", "HSC_y": "hsc_y"}
-EMBEDDED = "embedded:dhs.data/cosmos"
 _HEAD_BYTES = 256 * 1024
 
 
 class CatalogError(ConfigError):
     """The input catalog cannot be used as configured; the message names file, value and fix."""
-
-
-def embedded_root() -> str:
-    """Folder of the 100 real COSMOS F814W galaxies shipped in the package (dhs/data/cosmos)."""
-    return str(resources.files("dhs.data").joinpath("cosmos"))
 
 
 def _has_catalog_columns(uri: str) -> bool:

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Default target Gaussian FWHM (arcsec) and Wiener floor (in units of P(0) = 1).
-TARGET_FWHM_ARCSEC = 0.07
+from dhs.cosmos.settings import TARGET_FWHM_ARCSEC  # noqa: F401  (the default, numpy-free)
+
+#: Wiener floor (in units of P(0) = 1).
 WIENER_EPS = 0.1
 #: Scale (template pixels) of the flux-conserving positivity (:func:`positive_part`).
 POSITIVITY_SIGMA_PIX = 3.0

@@ -25,15 +25,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from dhs.fetch import rangefile
 from dhs.fetch.download import FetchSettings
 from dhs.fetch.retry import Missing, RetryPolicy
 from dhs.io import storage
 from dhs.survey.files import coadd_filename, coadd_url
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _LOCAL = threading.local()
 

@@ -23,15 +23,15 @@ PIXEL_FINDERS = ("arcfinder", "onnx", "python")
 def settings_class(name: str) -> type:
     """The frozen settings class of finder ``name`` (its fields are the keys of ``conf/finder/<name>``)."""
     if name == "arcfinder":
-        from dhs.finders.arcfinder import ArcFinderSettings as cls
+        from dhs.finders.settings import ArcFinderSettings as cls
     elif name == "onnx":
-        from dhs.finders.onnx_model import OnnxFinderSettings as cls
+        from dhs.finders.settings import OnnxFinderSettings as cls
     elif name == "python":
-        from dhs.finders.python_callable import PythonFinderSettings as cls
+        from dhs.finders.settings import PythonFinderSettings as cls
     elif name == "snr_proxy":
-        from dhs.finders.snr_proxy import SnrProxySettings as cls
+        from dhs.finders.settings import SnrProxySettings as cls
     else:
-        from dhs.finders.base import FinderError
+        from dhs.finders.settings import FinderError
 
         raise FinderError(f"finder={name!r}: use one of {list(FINDERS)}")
     return cls

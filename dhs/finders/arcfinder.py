@@ -53,71 +53,19 @@ bench_score.py`` and ``tests/finders`` measure them); they are not tuned on real
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Sequence
 
 import numpy as np
 
 from dhs.finders import base, lenslight, segments
+from dhs.finders.settings import ArcFinderSettings  # noqa: F401  (the settings class lives there, numpy-free)
 from dhs.survey import maskbits as mbits
 
 #: Stamps processed together (small enough for the CPU caches).
 CHUNK = 64
 #: Offsets of band magnitudes from r for an arc of colours (g-r, r-z).
 _BAND_FROM_R = {"g": (1.0, 0.0), "r": (0.0, 0.0), "i": (0.0, -0.5), "z": (0.0, -1.0)}
-
-
-@dataclass(frozen=True)
-class ArcFinderSettings:
-    """Parameters of the arc finder (units: arcsec unless named pixels)."""
-
-    lens_subtraction: str = "colour"  # 'colour' (scaled red band subtracted) or 'profile'
-    blue_band: str = "g"  # colour: the band the arc is bright in
-    red_band: str = "z"  # the band of the lens shape (and colour: the band scaled and subtracted)
-    core_radius: float = 0.8  # colour: radius of the pixels alpha is fitted on
-    moment_sigma: float = 1.0  # starting size of the adaptive moment weight
-    profile_bin: float = 1.0  # width of the elliptical annuli of the profile model, pixels
-    arc_gr: float = 0.2  # arc colour g - r of the significance weights, mag
-    arc_rz: float = 0.1  # arc colour r - z of the significance weights, mag
-    smooth_sigma: float = 1.0  # Gaussian smoothing of the significance map, pixels
-    detect_nsigma: float = 3.0  # detection threshold on the smoothed significance
-    r_in: float = 0.5  # inner radius of the search annulus
-    r_out: float = 4.0  # outer radius of the search annulus
-    min_pixels: int = 5  # smallest segment, pixels
-    max_segment_gr: float = 1.0  # segments redder than this (significantly) are vetoed, mag
-    red_veto_nsigma: float = 2.0  # significance of the red veto
-    full_elongation: float = 3.0  # tangential elongation that earns a segment its whole SNR
-    round_weight: float = 0.5  # fraction of its SNR a round segment earns
-    coverage_weight: float = 1.0  # bonus for angular coverage of the annulus
-    n_sectors: int = 8  # azimuth sectors of the coverage
-    image_snr: float = 3.0  # SNR of a segment counted as an image
-    width_floor: float = 0.5  # smallest radial width an elongation divides by, pixels
-    model_error: float = 0.03  # fractional error of the lens-light model, added to the noise
-    mask_bits: tuple[str, ...] = ("BRIGHT", "SATUR", "ALLMASK", "BAILOUT")
-    segmentation: str = "batch"  # 'batch' (scipy, the whole chunk at once) or 'photutils' (per stamp)
-
-    def __post_init__(self) -> None:
-        if self.lens_subtraction not in ("profile", "colour"):
-            raise base.FinderError(f"arcfinder lens_subtraction={self.lens_subtraction!r}: use 'profile' "
-                                   f"or 'colour'")
-        if self.segmentation not in ("batch", "photutils"):
-            raise base.FinderError(f"arcfinder segmentation={self.segmentation!r}: use 'batch' or 'photutils'")
-        for key in ("core_radius", "moment_sigma", "profile_bin", "smooth_sigma", "r_out", "full_elongation",
-                    "width_floor"):
-            if not float(getattr(self, key)) > 0:
-                raise base.FinderError(f"arcfinder {key}={getattr(self, key)!r}: must be > 0")
-        if not 0 <= self.r_in < self.r_out:
-            raise base.FinderError(f"arcfinder r_in={self.r_in!r}, r_out={self.r_out!r}: need 0 <= r_in < r_out")
-        if not 0 <= self.round_weight <= 1:
-            raise base.FinderError(f"arcfinder round_weight={self.round_weight!r}: must lie in [0, 1]")
-        if self.full_elongation <= 1:
-            raise base.FinderError(f"arcfinder full_elongation={self.full_elongation!r}: must be > 1")
-        if int(self.min_pixels) < 1 or int(self.n_sectors) < 1:
-            raise base.FinderError("arcfinder min_pixels and n_sectors must be >= 1")
-        bad = [b for b in self.mask_bits if b not in mbits.NAMES and b not in ("SATUR", "ALLMASK")]
-        if bad:
-            raise base.FinderError(f"arcfinder mask_bits {bad}: not DR10 maskbits names; use names of "
-                                   f"dhs.survey.maskbits.NAMES, or SATUR / ALLMASK for every band")
 
 
 def bad_bits(names: Sequence[str], bands: Sequence[str]) -> int:

@@ -20,15 +20,10 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from dhs.errors import DhsError
+from dhs.finders.settings import FinderError  # noqa: F401  (defined with the settings, numpy-free)
 
 #: Reason codes of a flagged row (empty string: scored).
 REASONS = ("", "nan_score", "no_pixels", "finder_failed")
-
-
-class FinderError(DhsError):
-    """A finder cannot run as configured (bad model, bad callable, wrong output); the message
-    names the finder setting and the fix."""
 
 
 @dataclass(frozen=True)

@@ -22,40 +22,13 @@ Settings (:class:`OnnxFinderSettings`):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Sequence
 
 import numpy as np
 
 from dhs.finders import base
-
-NORMALISATIONS = ("none", "asinh", "per_band_scale")
-OUTPUTS = ("logit", "probability")
-PROVIDERS = ("auto", "cpu", "cuda")
-
-
-@dataclass(frozen=True)
-class OnnxFinderSettings:
-    model: str
-    normalisation: str = "none"
-    scale: tuple[float, ...] = (1.0,)
-    offset: tuple[float, ...] = (0.0,)
-    output: str = "probability"
-    class_index: int = -1
-    batch_size: int = 256
-    provider: str = "auto"
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        for key, allowed in (("normalisation", NORMALISATIONS), ("output", OUTPUTS), ("provider", PROVIDERS)):
-            if getattr(self, key) not in allowed:
-                raise base.FinderError(f"finder.{key}={getattr(self, key)!r}: use one of {list(allowed)}")
-        if not self.model:
-            raise base.FinderError("finder=onnx needs finder.model=PATH (the .onnx file of the network)")
-        if int(self.batch_size) < 1 or int(self.threads) < 0:
-            raise base.FinderError("finder.batch_size must be >= 1 and finder.threads >= 0")
-        if self.normalisation != "none" and any(not (float(s) > 0) for s in self.scale):
-            raise base.FinderError(f"finder.scale={list(self.scale)}: every scale must be > 0")
+from dhs.finders.settings import NORMALISATIONS, OUTPUTS, PROVIDERS, OnnxFinderSettings  # noqa: F401  (numpy-free, read by the config)
 
 
 def providers(choice: str) -> list[str]:

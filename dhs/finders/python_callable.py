@@ -22,13 +22,14 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from dhs.finders import base
+from dhs.finders.settings import PythonFinderSettings  # noqa: F401  (numpy-free, read by the config)
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,6 @@ class StampBatch:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
-
-
-@dataclass(frozen=True)
-class PythonFinderSettings:
-    target: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if ":" not in str(self.target) or not all(str(self.target).rsplit(":", 1)):
-            raise base.FinderError(f"finder.target={self.target!r}: write it as module:function (or "
-                                   f"path/to/file.py:function)")
 
 
 def load_target(target: str) -> tuple[Callable[..., Any], str]:

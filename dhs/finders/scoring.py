@@ -15,10 +15,7 @@ scored again stamp by stamp, so one bad stamp never stops a shard).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -28,39 +25,10 @@ from dhs import schema
 from dhs.errors import DhsError
 from dhs.io import datasets
 from dhs.io.stamps import QUANT_COLUMNS
+from dhs.finders.settings import ScoreSettings  # noqa: F401  (numpy-free, read by stage=plan)
 
 #: The stamps columns a score shard reads (pixels, the band order, and the row's ids and label).
 PIXEL_COLUMNS = ("task_id", "is_control", "cutout_ok", "bandset", "stamp_size", "image", "invvar", "maskbits")
-
-
-@dataclass(frozen=True)
-class ScoreSettings:
-    """What a score worker needs: the finder's name and frozen settings, stamps per finder call,
-    the pixel scale (arcsec/pixel), Parquet compression, and whether committed shards are kept."""
-
-    finder: str
-    finder_settings: Any
-    batch_size: int = 256
-    pixscale_arcsec: float = 0.262
-    compression: str = "zstd"
-    skip_existing: bool = True
-
-    def finder_record(self) -> dict:
-        """The finder's settings as plain data (what the settings hash is taken of)."""
-        st = self.finder_settings
-        plain = asdict(st) if is_dataclass(st) else dict(st or {})
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in plain.items()}
-
-    @property
-    def settings_hash(self) -> str:
-        """sha256 (16 hex digits) of the finder name, its settings and the pixel scale."""
-        text = json.dumps({"finder": self.finder, "settings": self.finder_record(),
-                           "pixscale_arcsec": self.pixscale_arcsec}, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def record(self) -> dict:
-        return {"finder": self.finder, "settings": self.finder_record(), "settings_hash": self.settings_hash,
-                "batch_size": self.batch_size, "pixscale_arcsec": self.pixscale_arcsec}
 
 
 _FINDERS: dict[str, Any] = {}

@@ -12,24 +12,16 @@ with the SNR an ideal, arc-knowing detector would need; never as the completenes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from dhs.finders import base
+from dhs.finders.settings import SnrProxySettings  # noqa: F401  (numpy-free, read by the config)
 
 #: The metrics column the proxy reads (it is the only finder that reads one).
 INPUT_COLUMN = "arc_snr"
-
-
-@dataclass(frozen=True)
-class SnrProxySettings:
-    arc_snr_min: float = 5.0
-
-    def __post_init__(self) -> None:
-        if not np.isfinite(self.arc_snr_min):
-            raise base.FinderError(f"finder.arc_snr_min={self.arc_snr_min!r}: must be a number")
 
 
 class SnrProxy:

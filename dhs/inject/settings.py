@@ -42,10 +42,9 @@ class PsfSettings:
 
     def kernel_size_pix(self, fwhm_arcsec: float, pixscale: float, stamp_size: int) -> int:
         """Odd kernel size (pixels) at ``fwhm_arcsec`` for a stamp of ``stamp_size`` pixels."""
-        from dhs.physics.psf import kernel_size
+        from dhs.physics.kernel_size import kernel_size_1
 
-        return int(kernel_size(fwhm_arcsec, pixscale, stamp_size, self.kernel_fwhm_multiple,
-                               self.max_kernel_pix)[0])
+        return kernel_size_1(fwhm_arcsec, pixscale, stamp_size, self.kernel_fwhm_multiple, self.max_kernel_pix)
 
 
 @dataclass(frozen=True)

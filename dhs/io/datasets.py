@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, Iterable, Optional
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from dhs.errors import MissingInputError
 from dhs.io import storage
 from dhs.io.shards import SHARDS_DIR, SUCCESS, Fingerprint, shard_files
+
+if TYPE_CHECKING:  # pyarrow loads where a table is read or written (not at CLI start-up)
+    import pyarrow as pa
 
 PARTITION_COL = "region_split"
 __all__ = ["SHARDS_DIR", "SUCCESS", "PARTITION_COL", "write_shard", "read_dataset", "data_files"]
@@ -32,6 +31,8 @@ def table_to_parquet_bytes(table: pa.Table, compression: str = "zstd", row_group
 
     Options naming columns absent from the table (e.g. an optional ``arc``) are trimmed.
     """
+    import pyarrow.parquet as pq
+
     names = set(table.column_names)
     if isinstance(options.get("column_encoding"), dict):
         options["column_encoding"] = {k: v for k, v in options["column_encoding"].items()
@@ -57,6 +58,8 @@ def write_shard(table: pa.Table, dataset: str, shard: str, *, partition_col: str
     Row order inside each partition file is the table's row order. Files of an earlier commit of
     the shard in partitions it no longer has are removed before the marker is written.
     """
+    import pyarrow.compute as pc
+
     counts: dict[str, int] = {}
     nbytes = 0
     before = set(shard_files(dataset, shard))
@@ -108,6 +111,7 @@ def data_files(dataset: str) -> list[str]:
 def read_dataset(dataset: str, columns: Optional[list[str]] = None, *,
                  partition_col: str = PARTITION_COL, filters: Any = None) -> pa.Table:
     """Read all committed files (sorted by path), adding the hive partition column back."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
     files = data_files(dataset)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from dhs.io import storage
+
+if TYPE_CHECKING:  # pyarrow loads where a table is digested (not at CLI start-up)
+    import pyarrow as pa
 
 SHARDS_DIR = "_shards"
 SUCCESS = "_SUCCESS"
@@ -45,7 +46,7 @@ def rows_digest(table: pa.Table) -> str:
 def schema_version(schema: pa.Schema | Iterable[Any], revision: int = 1) -> str:
     """Version of an output schema: its column names and types, plus a ``revision`` bumped when
     a column's meaning changes."""
-    cols = [(f.name, str(f.type)) for f in (schema if isinstance(schema, pa.Schema) else schema)]
+    cols = [(f.name, str(f.type)) for f in schema]  # a pa.Schema iterates over its fields
     return f"r{revision}-" + _digest(canonical_json(cols).encode())[:12]
 
 

@@ -11,12 +11,13 @@ import os
 import posixpath
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
-
-from pyarrow import fs as pafs
+from typing import TYPE_CHECKING, Any, Optional
 
 from dhs.errors import DhsError
 from dhs.uris import basename, dirname, is_http, is_s3, join, normalize  # noqa: F401  (part of this interface)
+
+if TYPE_CHECKING:  # pyarrow.fs loads on first use (not at CLI start-up)
+    from pyarrow import fs as pafs
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _check_credentials() -> None:
 
 _SETTINGS = StorageSettings()
 _S3FS: Optional[pafs.FileSystem] = None
-_LOCAL = pafs.LocalFileSystem()
+_LOCAL: Optional[pafs.FileSystem] = None
 
 
 def configure(endpoint_url: Optional[str] = None, region: Optional[str] = None,
@@ -95,12 +96,6 @@ def settings() -> StorageSettings:
     return _SETTINGS
 
 
-
-
-
-
-
-
 def _s3fs() -> pafs.FileSystem:
     global _S3FS
     if _S3FS is None:
@@ -121,7 +116,7 @@ def _s3fs() -> pafs.FileSystem:
                 kwargs["session_token"] = s.session_token
         elif s.require_credentials:
             _check_credentials()
-        _S3FS = pafs.S3FileSystem(**kwargs)
+        _S3FS = _pafs().S3FileSystem(**kwargs)
     return _S3FS
 
 
@@ -130,29 +125,37 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     uri = normalize(uri)
     if is_s3(uri):
         return _s3fs(), uri[len("s3://"):]
+    global _LOCAL
+    if _LOCAL is None:
+        _LOCAL = _pafs().LocalFileSystem()
     return _LOCAL, os.path.abspath(uri)
 
 
+def _pafs() -> Any:
+    """pyarrow.fs, imported on first use."""
+    from pyarrow import fs as pafs
 
-
-
-
+    return pafs
 
 
 def exists(uri: str) -> bool:
+    if not is_s3(normalize(uri)):  # a local path: no pyarrow needed (CLI start-up, stage=plan)
+        return os.path.exists(normalize(uri))
     f, p = filesystem(uri)
-    return f.get_file_info(p).type != pafs.FileType.NotFound
+    return f.get_file_info(p).type != _pafs().FileType.NotFound
 
 
 def isdir(uri: str) -> bool:
+    if not is_s3(normalize(uri)):
+        return os.path.isdir(normalize(uri))
     f, p = filesystem(uri)
-    return f.get_file_info(p).type == pafs.FileType.Directory
+    return f.get_file_info(p).type == _pafs().FileType.Directory
 
 
 def size(uri: str) -> int:
     f, p = filesystem(uri)
     info = f.get_file_info(p)
-    if info.type == pafs.FileType.NotFound:
+    if info.type == _pafs().FileType.NotFound:
         raise FileNotFoundError(uri)
     return int(info.size or 0)
 
@@ -165,21 +168,21 @@ def makedirs(uri: str) -> None:
 def listdir(uri: str) -> list[str]:
     """Names (not paths) directly under ``uri``, sorted; empty if it does not exist."""
     f, p = filesystem(uri)
-    if f.get_file_info(p).type == pafs.FileType.NotFound:
+    if f.get_file_info(p).type == _pafs().FileType.NotFound:
         return []
-    infos = f.get_file_info(pafs.FileSelector(p, recursive=False))
+    infos = f.get_file_info(_pafs().FileSelector(p, recursive=False))
     return sorted(posixpath.basename(i.path.rstrip("/")) for i in infos)
 
 
 def walk_files(uri: str) -> list[str]:
     """All files below ``uri``, sorted, spelled like ``uri`` (a relative folder gives relative paths)."""
     f, p = filesystem(uri)
-    if f.get_file_info(p).type == pafs.FileType.NotFound:
+    if f.get_file_info(p).type == _pafs().FileType.NotFound:
         return []
-    infos = f.get_file_info(pafs.FileSelector(p, recursive=True))
+    infos = f.get_file_info(_pafs().FileSelector(p, recursive=True))
     base = normalize(uri).rstrip("/")
     root = p.rstrip("/")
-    return sorted(base + i.path[len(root):] for i in infos if i.type == pafs.FileType.File)
+    return sorted(base + i.path[len(root):] for i in infos if i.type == _pafs().FileType.File)
 
 
 def read_bytes(uri: str) -> bytes:
@@ -281,7 +284,7 @@ def content_id(uri: str) -> str:
         return "sha256:" + sha256(uri)
     f, p = filesystem(uri)
     info = f.get_file_info(p)
-    if info.type == pafs.FileType.NotFound:
+    if info.type == _pafs().FileType.NotFound:
         raise FileNotFoundError(uri)
     return f"size:{int(info.size or 0)},mtime:{int(info.mtime_ns or 0)}"
 
@@ -289,9 +292,9 @@ def content_id(uri: str) -> str:
 def remove(uri: str) -> None:
     f, p = filesystem(uri)
     info = f.get_file_info(p)
-    if info.type == pafs.FileType.Directory:
+    if info.type == _pafs().FileType.Directory:
         f.delete_dir(p)
-    elif info.type == pafs.FileType.File:
+    elif info.type == _pafs().FileType.File:
         f.delete_file(p)
 
 

@@ -23,14 +23,13 @@ from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.parent import lrg, regions, units
 from dhs.parent.fitstable import CatalogFile
+from dhs.parent.names import BRICKSTATS_DIR, PARENT_DIR
 
 BANDS = ("g", "r", "z")
 #: Columns read besides the selection's (lower case; DR10 sweeps and tractor catalogs have them).
 ID_COLUMNS = ("brickname", "objid", "ra", "dec", "type", "ebv", "shape_r", "shape_e1", "shape_e2")
 CONDITION_COLUMNS = tuple(f"psfsize_{b}" for b in BANDS) + tuple(f"psfdepth_{b}" for b in BANDS)
 OPTIONAL_COLUMNS = ("brick_primary", "release", "sersic")
-PARENT_DIR = "parent_catalog.parquet"
-BRICKSTATS_DIR = "_brickstats"
 STAT_COLUMNS = ("n_objects", "n_parent", "n_lrg", "ebv_sum",
                 *(f"{k}_{b}" for k in ("psfsize_n", "psfsize_sum", "psfdepth_n", "psfdepth_sum") for b in BANDS))
 

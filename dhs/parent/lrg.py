@@ -42,22 +42,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dhs.parent.names import DESI_FLAG, FLAGS, VARIANT_CUTS  # noqa: F401  (part of this module's interface)
+
 ZERO_POINT = 22.5
 FLUX_FLOOR = 1e-7  # nmgy: desitarget's clip before the logarithm
 #: MASKBITS that exclude a galaxy (desitarget geomask.get_default_maskbits for LRGs).
 LRG_MASKBITS = (1, 12, 13)
 GAIA_G_MIN = 18.0
 FIBERTOT_Z_MAX_NMGY = 10.0 ** (-0.4 * (17.5 - ZERO_POINT))
-DESI_FLAG = "is_lrg_desi"
-#: name: (zmag max, r - z min, z - W1 min), MW-corrected magnitudes (the earlier system's variants).
-VARIANT_CUTS: dict[str, tuple[float, float, float]] = {
-    "is_v1_pure_massive": (20.0, 0.5, 1.6),
-    "is_v2_baseline_dr10": (20.4, 0.4, 1.6),
-    "is_v3_color_relaxed": (20.4, 0.4, 0.8),
-    "is_v4_mag_relaxed": (21.0, 0.4, 0.8),
-    "is_v5_very_relaxed": (21.5, 0.3, 0.5),
-}
-FLAGS = (DESI_FLAG, *VARIANT_CUTS)
 #: Catalog columns the selection reads (lower case); brick_primary only when present.
 COLUMNS = ("flux_g", "flux_r", "flux_z", "flux_w1", "flux_ivar_r", "flux_ivar_z", "flux_ivar_w1",
            "mw_transmission_g", "mw_transmission_r", "mw_transmission_z", "mw_transmission_w1",

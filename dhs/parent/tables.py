@@ -21,10 +21,7 @@ from dhs.io import datasets as dio
 from dhs.io import storage
 from dhs.parent import regions, units
 from dhs.parent.catalog import BANDS, STAT_COLUMNS, ParentSettings, brick_geometry
-
-BRICKS_FILE = "bricks_with_region.parquet"
-METRICS_FILE = "region_metrics.parquet"
-SELECTIONS_FILE = "region_selections.parquet"
+from dhs.parent.names import BRICKS_FILE, METRICS_FILE, SELECTIONS_FILE  # noqa: F401  (ptables.BRICKS_FILE)
 
 
 def combined_sums(s: ParentSettings, shard_names: list[str]) -> pa.Table:

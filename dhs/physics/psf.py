@@ -14,27 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from dhs.physics.kernel_size import (KERNEL_FWHM_MULTIPLE, MIN_KERNEL_SIZE, kernel_cap,  # noqa: F401
+                                     max_kernel_size)
 from dhs.physics.validate import check_range
 
-KERNEL_FWHM_MULTIPLE = 5.0
-MIN_KERNEL_SIZE = 3
 PSF_MODELS = ("moffat", "gaussian")
-
-
-def max_kernel_size(stamp_size: int) -> int:
-    """Largest odd kernel size that fits in a stamp of ``stamp_size`` pixels."""
-    return stamp_size if stamp_size % 2 else stamp_size - 1
-
-
-def kernel_cap(stamp_size: int, max_pix: int | None = None) -> int:
-    """Largest odd kernel size allowed: the stamp's (:func:`max_kernel_size`), and at most
-    ``max_pix`` pixels (rounded down to odd) when given."""
-    cap = max_kernel_size(stamp_size)
-    if max_pix is not None:
-        if int(max_pix) < 1:
-            raise ValueError(f"max_pix {max_pix}: must be a positive number of pixels")
-        cap = min(cap, max_kernel_size(int(max_pix)))
-    return cap
 
 
 def wanted_kernel_size(fwhm: np.ndarray | float, pixscale: float,

@@ -15,15 +15,14 @@ from typing import Any
 
 from rich.markup import escape
 
-from dhs.cosmos import build as builder
-from dhs.cosmos import fingerprint
+from dhs.cosmos.settings import input_root
 from dhs.io import storage
 from dhs.stages import settings as stage_settings
 from dhs.console import summary_table
 
 
 def datasets(cfg: Any) -> dict:
-    root, _ = builder.input_root(stage_settings.bank_settings(cfg))
+    root, _ = input_root(stage_settings.bank_settings(cfg))
     return {"reads": [root], "writes": [str(cfg.paths.cosmos_bank)]}
 
 
@@ -52,6 +51,9 @@ def run(cfg: Any, ctx: Any) -> dict:
     """Build the bank, or keep it when its stored fingerprint equals the one the current input
     and settings give (skip_if_exists=true, force=false); a bank made otherwise is rebuilt, and
     the table says what changed."""
+    from dhs.cosmos import build as builder
+    from dhs.cosmos import fingerprint
+
     bank_uri = storage.normalize(str(cfg.paths.cosmos_bank))
     settings = stage_settings.bank_settings(cfg)
     if storage.exists(bank_uri) and cfg.skip_if_exists and not cfg.force:

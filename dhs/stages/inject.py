@@ -18,26 +18,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from dhs.console import summary_table
 from dhs.errors import MissingInputError, RunFailedError
 from dhs.executors import run_shards
-from dhs.inject import ranges
 from dhs.inject.preflight import check_inputs
-from dhs.inject import outcomes
 from dhs.inject.settings import InjectSettings
 from dhs.io import datasets as dio
 from dhs.io import locks, shards
 from dhs.io import storage
-from dhs.manifest.shards import brick_shards
 from dhs.stages import layout
 from dhs.stages import settings as stage_settings
+
+if TYPE_CHECKING:  # numpy and pyarrow load when the stage runs (not for stage=plan)
+    import pyarrow as pa
 
 
 def datasets_for(cfg: Any, exp: str) -> dict:
@@ -59,6 +56,10 @@ def datasets(cfg: Any) -> dict:
 
 def make_shards(manifest: pa.Table, exp: str, max_tasks: int) -> list[dict]:
     """Whole bricks in brick order, about ``max_tasks`` rows per shard (a larger brick is split)."""
+    import pyarrow.compute as pc
+
+    from dhs.manifest.shards import brick_shards
+
     order = pc.sort_indices(manifest, sort_keys=[("brickname", "ascending"), ("task_id", "ascending")])
     table = manifest.take(order)
     bricks = table.column("brickname").to_numpy(zero_copy_only=False)
@@ -98,6 +99,7 @@ def experiments(cfg: Any) -> list[str]:
 def run_experiments(cfg: Any, ctx: Any, exps: list[str], s: InjectSettings) -> dict:
     """Inject ``exps`` in one pass per brick (``dhs.inject.onepass``) under the locks of all
     their datasets; counts per experiment (``wall_s``: the pass's wall time, shared)."""
+    from dhs.inject import ranges
     from dhs.inject.onepass import plan_passes, run_pass, warm_worker
 
     manifests, finals = {}, {}
@@ -133,6 +135,8 @@ def run_experiments(cfg: Any, ctx: Any, exps: list[str], s: InjectSettings) -> d
 
 def fingerprints(range_shards: list[dict], s: InjectSettings, executor: Any, console: Any) -> list:
     """Each shard's fingerprint, computed where its rows are read (executors on a cluster)."""
+    from dhs.inject import ranges
+
     if executor.backend == "local":
         return [ranges.fingerprint_shard(sh, s) for sh in range_shards]
     return run_shards(ranges.fingerprint_shard, range_shards, s, executor, desc="4c plan", console=console)
@@ -142,6 +146,8 @@ def _plan(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[di
     """The shards of one experiment that are not current. With ``force`` everything is built in a
     staging folder and swapped in once committed (the old dataset stays whole until then). Shards
     are manifest ranges (``dhs.inject.ranges``): the driver never reads the manifest's rows."""
+    from dhs.inject import outcomes
+
     sdir, metrics = layout.stamps_dir(cfg, exp), layout.metrics_dir(cfg, exp)
     target = {d: shards.staging_dir(d) if cfg.force else d for d in final}
     plan_shards = [{**sh, "stamps_dir": target.get(sdir, sdir),
@@ -170,6 +176,8 @@ def _plan(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[di
 def _finish(cfg: Any, ctx: Any, exp: str, s: InjectSettings, prep: dict, wall: float,
             results: list[dict]) -> dict:
     """Finalize (and, under ``force``, swap in) one experiment's datasets and record them; its counts."""
+    from dhs.inject import ranges
+
     target, fps, plan, redo = prep["target"], prep["fps"], prep["plan"], prep["redo"]
     done = [r for r in results if not r["skipped"]]
     n_new = sum(r["rows"] for r in done)
@@ -234,6 +242,8 @@ def _blacklist(s: InjectSettings) -> set[str]:
 def report_failures(cfg: Any, ctx: Any, exps: list[str]) -> dict:
     """The table of reasons over every committed row; raises RunFailedError when rows failed for
     good or no row is good."""
+    from dhs.inject import outcomes
+
     rows, totals = [], []
     for exp in exps:
         t = outcomes.read_outcomes(layout.metrics_dir(cfg, exp))

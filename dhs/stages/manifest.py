@@ -17,26 +17,23 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow.compute as pc
 from omegaconf import OmegaConf
 
 import dhs
-from dhs import schema
 from dhs.layout import Experiment
 from dhs.stages import layout
 from dhs.stages import settings as stage_settings
-from dhs.errors import ConfigError, DhsError
-from dhs.manifest.allocation import TierPlan, allocate, shortfall_warnings
+from dhs.errors import ConfigError, DhsError, InputTableError
 from dhs.io import datasets as dio
 from dhs.io import locks, shards, storage
 from dhs.io.shards import Fingerprint, canonical_json, schema_version
 from dhs.console import progress, summary_table
-from dhs.manifest.candidates import SPLITS, empty_error, read_selections
-from dhs.io.tables import InputTableError
-from dhs.manifest.buckets import load_bucketed
-from dhs.manifest.rows import BucketedBuilder, TaskBuilder
+
+if TYPE_CHECKING:  # numpy, scipy and pyarrow load when the stage runs (not for stage=plan)
+    from dhs.manifest.allocation import TierPlan
+    from dhs.manifest.rows import BucketedBuilder, TaskBuilder
 
 log = logging.getLogger("dhs.stages.manifest")
 
@@ -63,6 +60,8 @@ def datasets(cfg: Any) -> dict:
 
 
 def tier_plan(cfg: Any, n_configs: int) -> TierPlan:
+    from dhs.manifest.allocation import TierPlan
+
     t = cfg.tier
     return TierPlan(n_configs=n_configs, n_per_config=int(t.n_per_config),
                     n_total_per_split=None if t.n_total_per_split is None else int(t.n_total_per_split),
@@ -114,6 +113,8 @@ def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> Fingerprint:
     settings = {**pick, "manifest": man, "variant": str(cfg.variant),
                 "experiment": {"experiment_id": exp.experiment_id, "stamp_size": exp.stamp_size,
                                "bandset": exp.bandset}, "version": dhs.__version__}
+    from dhs import schema
+
     inputs = hashlib.blake2b(canonical_json(signature).encode(), digest_size=16).hexdigest()
     return Fingerprint(inputs, settings, schema_version(schema.MANIFEST))
 
@@ -159,6 +160,10 @@ def _write_experiment(cfg: Any, builder: TaskBuilder | BucketedBuilder, exp: Exp
                       bar: Any, force: bool = False) -> dict:
     """Write the shards of one manifest that are not current; with ``force`` all of them, in a
     staging folder that replaces the manifest once committed."""
+    import pyarrow.compute as pc
+
+    from dhs.manifest.candidates import SPLITS
+
     final = layout.manifest_dir(cfg, exp.experiment_id)
     dataset = shards.staging_dir(final) if force else final
     if force:
@@ -234,6 +239,8 @@ def _stage_record(cfg: Any, candidates: Any, plan: TierPlan, per_exp: dict, grou
 
 
 def run(cfg: Any, ctx: Any) -> dict:
+    from dhs.manifest.candidates import read_selections
+
     t0 = time.time()
     con = ctx.console
     grid = stage_settings.grid(cfg)
@@ -292,6 +299,11 @@ def _build(cfg: Any, ctx: Any, cand: Any, scratch: str, plan: TierPlan, grid: An
            exps: list, todo: list, skipped: list, actions: dict, fps: dict, t0: float) -> dict:
     """Candidates (from a target list, else the parent catalog by brick bucket), allocation and
     the manifests of ``todo``; records for ``skipped`` too."""
+    from dhs.manifest.allocation import allocate, shortfall_warnings
+    from dhs.manifest.buckets import load_bucketed
+    from dhs.manifest.candidates import SPLITS, empty_error
+    from dhs.manifest.rows import BucketedBuilder, TaskBuilder
+
     con = ctx.console
     bucketed = None
     if cand is None:

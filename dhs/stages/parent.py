@@ -84,8 +84,7 @@ def catalog_uris(cfg: Any) -> list[str]:
 
 
 def datasets(cfg: Any) -> dict:
-    from dhs.parent.catalog import PARENT_DIR
-    from dhs.parent.tables import BRICKS_FILE, METRICS_FILE, SELECTIONS_FILE
+    from dhs.parent.names import BRICKS_FILE, METRICS_FILE, PARENT_DIR, SELECTIONS_FILE
 
     out = str(cfg.parent.out_root)
     return {"reads": _entries(cfg),

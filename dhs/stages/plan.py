@@ -22,7 +22,25 @@ def _exists(uri: str) -> str:
         return f"[red]? ({type(exc).__name__})[/red]"
 
 
+def resolved(cfg: Any) -> Any:
+    """A copy of ``cfg`` with its interpolations resolved once (the plan reads every stage's paths,
+    and each read of an interpolated value parses and resolves it again); ``cfg`` itself where
+    one does not resolve (the stage that reads it reports it)."""
+    import copy
+
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+    view = copy.deepcopy(cfg)
+    try:
+        OmegaConf.resolve(view)
+    except (InterpolationResolutionError, MissingMandatoryValue):
+        return cfg
+    return view
+
+
 def run(cfg: Any, ctx: Any) -> dict:
+    cfg = resolved(cfg)
     choices = Table(title="dhs plan: resolved choices", title_justify="left")
     choices.add_column("group")
     choices.add_column("choice")

@@ -19,7 +19,6 @@ import json
 import time
 from typing import Any
 
-from dhs import schema
 from dhs.console import summary_table
 from dhs.errors import ConfigError, MissingInputError
 from dhs.executors import run_shards
@@ -61,6 +60,8 @@ def stamps_state(stamps: str, sid: str, files: list[tuple[str, str]]) -> str:
 def make_shards(stamps: str, scores: str, exp: str, settings: dict) -> list[dict]:
     """One shard per 4c shard: the stamps files named ``part-<shard>.parquet`` (one per split),
     with its fingerprint (the stamps it scores, the finder settings and checksum, the schema)."""
+    from dhs import schema
+
     base = storage.normalize(stamps).rstrip("/")
     by_shard: dict[str, list[tuple[str, str]]] = {}
     for uri in dio.data_files(stamps):

@@ -19,7 +19,7 @@ from dhs.io.storage import StorageSettings
 from dhs.stages import layout
 
 if TYPE_CHECKING:  # the stage that needs one imports its package
-    from dhs.cosmos.build import BankSettings
+    from dhs.cosmos.settings import BankSettings
     from dhs.fetch.coadd_cache import CacheSettings
     from dhs.fetch.cutout_service import CutoutSettings
     from dhs.manifest.candidates import ManifestInputs
@@ -115,7 +115,7 @@ def bank_settings(cfg: Any) -> BankSettings:
     """stage=cosmos_bank: ``cfg.cosmos_bank`` (values as configured; checked by the builder)."""
     from omegaconf import OmegaConf
 
-    from dhs.cosmos.build import BankSettings
+    from dhs.cosmos.settings import BankSettings
 
     return BankSettings(**OmegaConf.to_container(cfg.cosmos_bank, resolve=True))
 
@@ -236,7 +236,7 @@ def finder_settings(cfg: Any) -> tuple[str, Any]:
 
 def score_settings(cfg: Any) -> Any:
     """Everything a stage=score worker needs: the finder, its batch size, the pixel scale."""
-    from dhs.finders.scoring import ScoreSettings
+    from dhs.finders.settings import ScoreSettings
 
     name, st = finder_settings(cfg)
     return ScoreSettings(finder=name, finder_settings=st, batch_size=int(cfg.score.batch_size),

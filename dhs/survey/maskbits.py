@@ -5,7 +5,10 @@ Source: legacypipe ``bits.py`` at DR10.0.12 (DR10_REFERENCE section 4).
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NPRIMARY = 1 << 0
 BRIGHT = 1 << 1
@@ -52,4 +55,6 @@ def bad_for_band(band: str) -> int:
 
 def any_set(maskbits: np.ndarray, bits: int) -> np.ndarray:
     """Boolean array: True where any of ``bits`` is set."""
+    import numpy as np
+
     return (np.asarray(maskbits).astype(np.int64) & int(bits)) != 0

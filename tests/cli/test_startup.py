@@ -4,6 +4,7 @@ and a run that sets ``hydra.mode`` still gets the mode it asks for."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -41,3 +42,43 @@ def test_a_mode_set_on_the_command_line_is_still_read(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     runs = list((tmp_path / "runs2").rglob("dhs_run.json"))
     assert len(runs) == 1 and "multirun" not in str(runs[0])
+
+
+#: Packages that `dhs --help` and `dhs stage=plan` must not load (each costs 0.1 to 2 s of CPU).
+HEAVY = ("numpy", "scipy", "pyarrow", "astropy", "numba")
+
+#: Imports the packages of argv[2] (a comma list, may be empty), runs the CLI's entry point with
+#: argv[3:] in this process, then writes the heavy packages found in sys.modules to argv[1] (JSON).
+_PROBE = """
+import json, sys
+out, pre, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+for name in filter(None, pre.split(",")):
+    __import__(name)
+sys.argv = ["dhs", *args]
+from dhs.cli import main
+try:
+    main()
+finally:
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
+    with open(out, "w") as f:
+        json.dump(heavy, f)
+""" % (HEAVY,)
+
+
+def _heavy_after(tmp_path: Path, args: list[str], pre: str = "") -> tuple[list[str], str]:
+    out = tmp_path / "heavy.json"
+    run = subprocess.run([sys.executable, "-c", _PROBE, str(out), pre, *args], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(out.read_text()), run.stdout
+
+
+def test_help_and_plan_load_no_numerical_package(tmp_path):
+    heavy, text = _heavy_after(tmp_path, ["--help"])
+    assert "4c (inject)" in text and heavy == []
+    heavy, text = _heavy_after(tmp_path, ["stage=plan", f"paths.data_root={tmp_path}/data",
+                                          f"paths.runs_root={tmp_path}/runs"])
+    assert "datasets per stage" in text and "kernel_pix_at_default_fwhm" in text
+    assert heavy == []
+    # the probe sees what the process loaded
+    assert _heavy_after(tmp_path, ["--help"], pre="numpy")[0] == ["numpy"]

@@ -128,6 +128,20 @@ def test_hydra_copies_are_redacted_too(tmp_path):
         assert "hunter2" not in path.read_text(), path
 
 
+@pytest.mark.parametrize("text,secret", [
+    ("storage:\n  aws_access_key_id: null\n  aws_secret_access_key: null\n", False),
+    ("storage:\n  aws_secret_access_key: ~\nbands: [g, r]\n", False),
+    ("storage:\n  aws_secret_access_key: hunter2\n", True),
+    ("my_token:\n  a: 1\n", True),  # a mapping under a secret's key
+    ("- storage.aws_secret_access_key=hunter2\n", True),  # an override
+    ("x: {password: 1}\n", True),
+])
+def test_hydra_copies_are_rewritten_only_when_they_hold_a_secret(text, secret):
+    from dhs.config.records import _may_hold_secret
+
+    assert _may_hold_secret(text) is secret
+
+
 def test_dhs_diff_prints_brackets_as_written(tmp_path):
     runs = tmp_path / "runs"
     for name, bands in [("bands=[g,r,z]", "[g,r,z]"), ("b", "[g,r]")]:

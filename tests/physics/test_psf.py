@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from dhs.physics.kernel_size import kernel_size_1
 from dhs.physics.psf import kernel_size, measure_fwhm, psf_kernel
 
 
@@ -46,3 +47,18 @@ def test_kernel_size_follows_fwhm_multiple_and_cap() -> None:
     assert int(kernel_size(1.3, 0.262, 96, 9.0, max_pix=20)[0]) == 19
     assert int(kernel_size(1.3, 0.262, 16, 9.0, max_pix=63)[0]) == 15
     assert psf_kernel(1.3, 0.262, stamp_size=96, fwhm_multiple=9.0).shape == (47, 47)
+
+
+@pytest.mark.parametrize("stamp,multiple,max_pix", [(96, 5.0, None), (64, 9.0, 63), (16, 9.0, 63), (96, 9.0, 20),
+                                                    (33, 0.5, None)])
+def test_one_kernel_size_without_numpy_is_the_array_rule(stamp: int, multiple: float, max_pix) -> None:
+    """kernel_size_1 (the 4c settings record) gives kernel_size's value at every FWHM, also at
+    sizes where the ceiling or a cap decides."""
+    fwhm = np.concatenate([np.linspace(0.05, 12.0, 997), [1.3, 0.262 * 2 / multiple, 0.262 * 6 / multiple]])
+    arrays = kernel_size(fwhm, 0.262, stamp, multiple, max_pix)
+    ones = [kernel_size_1(float(f), 0.262, stamp, multiple, max_pix) for f in fwhm]
+    assert ones == [int(k) for k in arrays]
+    assert len(set(ones)) > 2  # the grid crosses several sizes
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="psf_fwhm"):
+            kernel_size_1(bad, 0.262, stamp)
