@@ -76,12 +76,21 @@ def estimate(plan: TierPlan, n_groups: int, exps: list[Experiment]) -> dict[str,
 
 
 def _input_signature(cfg: Any) -> dict:
+    """What 4a reads, by content: per input table, [name, content id] of each of its files (the
+    name relative to a folder input; files whose name starts with '.' or '_' are not data and
+    are left out). A local file's content id is the sha256 of its bytes (streamed); an s3://
+    object's is its size and modification time, since a checksum would download it on every
+    rerun (``storage.content_id``). Moving an input elsewhere changes nothing; rewriting it with
+    other bytes, even of the same size, makes every manifest built from it stale."""
     out = {}
     for key, uri in input_uris(cfg).items():
         if not storage.exists(uri):
             raise missing_input_error(cfg, key, uri)
+        base = storage.normalize(uri).rstrip("/")
         files = storage.walk_files(uri) if storage.isdir(uri) else [uri]
-        out[key] = [[f, storage.size(f)] for f in files]
+        names = [(f[len(base):].lstrip("/") or storage.basename(f), f) for f in files]
+        out[key] = [[name, storage.content_id(f)] for name, f in sorted(names)
+                    if not any(part.startswith((".", "_")) for part in name.split("/"))]
     return out
 
 
@@ -99,7 +108,7 @@ def missing_input_error(cfg: Any, key: str, uri: str) -> DhsError:
 
 
 def fingerprint(cfg: Any, exp: Experiment, signature: dict) -> Fingerprint:
-    """What determines a manifest's bytes: the input tables (files and sizes), the tier, grid,
+    """What determines a manifest's bytes: the input tables (their content, _input_signature), the tier, grid,
     seeds and manifest options, the experiment and the output schema."""
     pick = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("tier", "grid", "seeds")}
     man = OmegaConf.to_container(cfg.manifest, resolve=True)

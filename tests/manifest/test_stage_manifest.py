@@ -178,6 +178,39 @@ def test_skip_force_and_stale_settings(run4a, tmp_path):
     assert res["experiments"] and _files(tmp_path / "data") != before
 
 
+def test_inputs_count_by_content_not_by_path_or_size(run4a, tables, tmp_path):
+    """An input moved elsewhere: still current; rewritten with other values at the same size and
+    modification time: the manifest is stale, and force=true rebuilds it from the new values."""
+    import os
+    import shutil
+
+    from dhs.stages.manifest import StaleManifestError
+    from tests.manifest.synth import write_tables
+
+    paths = write_tables(tmp_path / "in", tables)
+    bricks, path = tables["bricks"], Path(paths["bricks_with_region"])
+    pq.write_table(bricks, path, compression="none", use_dictionary=False)  # fixed-width values
+    cfg, _ = run4a(*SMALL, paths=paths)
+    exp = layout.experiment_ids(cfg)[0]
+    psf = _read(cfg).column("psfsize_r").to_pylist()
+    shutil.copytree(tmp_path / "in", tmp_path / "moved")
+    moved = {k: v.replace(str(tmp_path / "in"), str(tmp_path / "moved")) for k, v in paths.items()}
+    assert run4a(*SMALL, paths=moved)[1]["skipped"] == [exp]
+
+    st = path.stat()
+    i = bricks.schema.get_field_index("psfsize_r")
+    pq.write_table(bricks.set_column(i, "psfsize_r", pc.multiply(bricks.column("psfsize_r"), 1.25)), path,
+                   compression="none", use_dictionary=False)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    with pytest.raises(StaleManifestError, match=r"input rows.*force=true"):
+        run4a(*SMALL, paths=paths)
+    cfg, res = run4a(*SMALL, "force=true", paths=paths)
+    assert res["experiments"]
+    np.testing.assert_allclose(_read(cfg).column("psfsize_r").to_pylist(), np.asarray(psf) * 1.25)
+    assert run4a(*SMALL, paths=paths)[1]["skipped"] == [exp]
+
+
 def test_interrupted_run_resumes_without_duplicates(run4a, tmp_path):
     cfg, res = run4a(*SMALL, "manifest.shard_max_tasks=300")
     exp = layout.experiment_ids(cfg)[0]
