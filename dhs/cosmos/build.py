@@ -92,8 +92,9 @@ def psf_record(s: Mapping[str, Any]) -> dict:
         return {"deconvolve_psf": False, "method": "HST PSF left in the templates"}
     return {"deconvolve_psf": True, "target_fwhm_arcsec": float(s["psf_target_fwhm_arcsec"]),
             "method": "Wiener deconvolution by the catalog PSF to a circular Gaussian target, "
-                      "flux-conserving local positivity (dhs.cosmos.hstpsf)",
-            "wiener_eps": hstpsf.WIENER_EPS, "positivity_sigma_pix": hstpsf.POSITIVITY_SIGMA_PIX}
+                      "tapered to 0 at the mask edge, flux-conserving local positivity (dhs.cosmos.hstpsf)",
+            "wiener_eps": hstpsf.WIENER_EPS, "positivity_sigma_pix": hstpsf.POSITIVITY_SIGMA_PIX,
+            "edge_taper_sigma_pix": hstpsf.TAPER_SIGMA_PIX}
 
 
 def _settings_record(s: Mapping[str, Any], label: str, cat: RealGalaxyCatalog) -> dict:

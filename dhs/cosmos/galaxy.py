@@ -41,11 +41,13 @@ Steps (all in the stamp's own pixels; the caller converts radii to arcsec):
 The HST PSF (FWHM ~0.1 arcsec in F814W, with wide wings) is removed by default
 (``cosmos_bank.deconvolve_psf``): with ``psf`` given, step 4's smoothing is the Wiener
 deconvolution of the stamp by its catalog PSF to a Gaussian of ``target_fwhm_pix``
-(:mod:`dhs.cosmos.hstpsf`; 0.07 arcsec), the template SNR uses the weights of that filter, and
-the clipping is the flux-conserving positivity :func:`dhs.cosmos.hstpsf.positive_part` (the
-deconvolved noise is larger per pixel). Left in, the HST PSF changes DR10 arcs (0.262 arcsec
-pixels, seeing 0.9-1.3 arcsec) by 5-16 % in relative L2, because lensing magnifies the
-source-plane blur; removed, they match an analytic truth to <= 1 % (tests/cosmos/test_cosmos_psf.py).
+(:mod:`dhs.cosmos.hstpsf`; 0.07 arcsec) tapered to 0 across the mask edge, the template SNR
+uses the weights of that filter, and the clipping is the flux-conserving positivity
+:func:`dhs.cosmos.hstpsf.positive_part` (the deconvolved noise is larger per pixel). Left
+in, the HST PSF changes DR10 arcs (0.262 arcsec pixels, seeing 0.9-1.3 arcsec) by 10-21 % in
+relative L2 for Sersic sources near the caustic (4-10 % on the real templates), because lensing
+magnifies the source-plane blur; removed, bright templates match an analytic truth to <= 1 %
+(tests/cosmos/test_cosmos_psf.py, docs/injection.md).
 """
 
 from __future__ import annotations
@@ -273,7 +275,8 @@ def clean_stamp(img: np.ndarray, sigma: float, rho: np.ndarray | None, *,
 
     With ``psf`` (the stamp's HST PSF image), step 4's smoothing is the deconvolution to a
     Gaussian of ``target_fwhm_pix`` (:func:`dhs.cosmos.hstpsf.deconvolve`), which suppresses
-    the noise beyond the target's resolution; masking and clipping are unchanged."""
+    the noise beyond the target's resolution, tapered to 0 at the mask edge
+    (:func:`dhs.cosmos.hstpsf.edge_taper`), with the flux-conserving positivity."""
     from scipy import ndimage
 
     det = ndimage.gaussian_filter(img, smooth_sigma_pix, mode="constant")
@@ -286,8 +289,9 @@ def clean_stamp(img: np.ndarray, sigma: float, rho: np.ndarray | None, *,
     if psf is not None:
         from dhs.cosmos import hstpsf
 
-        smooth = hstpsf.deconvolve(img, psf, target_fwhm_pix)
-        weights = hstpsf.noise_weights(mask.astype(np.float64), psf, target_fwhm_pix)
+        taper = hstpsf.edge_taper(mask)
+        smooth = taper * hstpsf.deconvolve(img, psf, target_fwhm_pix)
+        weights = hstpsf.noise_weights(taper, psf, target_fwhm_pix)
     elif denoise_sigma_pix > 0:
         smooth = ndimage.gaussian_filter(img, denoise_sigma_pix, mode="constant")
         weights = ndimage.gaussian_filter(mask.astype(np.float64), denoise_sigma_pix,
