@@ -26,11 +26,11 @@ from typing import Any, Optional
 from dhs.errors import MissingInputError
 from dhs.io import datasets as dsets
 from dhs.io import storage
+from dhs.io.shards import COMPACTION as RECORD
 from dhs.io.shards import Fingerprint, canonical_json, markers
 
 #: The compacted layout (part of every compaction fingerprint; bumped when it changes).
 FORMAT = "compact/1"
-RECORD = "_compaction.json"
 
 
 @dataclass

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pyarrow loads where a table is digested (not at CLI start-u
 
 SHARDS_DIR = "_shards"
 SUCCESS = "_SUCCESS"
+#: The record of a compaction (dhs.io.compact) inside the dataset it compacted.
+COMPACTION = "_compaction.json"
 
 
 def _digest(blob: bytes) -> str:
@@ -254,9 +256,16 @@ class Plan:
         return [{"key": k, "old": o, "new": n, "shards": c} for (k, o, n), c in sorted(rows.items())]
 
 
-def plan(dirs: list[str], fps: dict[str, Fingerprint], keep_current: bool) -> Plan:
+def is_compacted(dataset: str) -> bool:
+    """True when stage 4p5 compacted ``dataset``: its files then hold the rows of many shards."""
+    return storage.exists(storage.join(dataset, COMPACTION))
+
+
+def plan(dirs: list[str], fps: dict[str, Fingerprint], keep_current: bool, redo: Iterable[str] = ()) -> Plan:
     """Which shards of ``fps`` a run redoes: a shard is kept (with ``keep_current``) only when
-    it is current in every one of ``dirs``."""
+    it is current in every one of ``dirs``. ``redo``: shards the run redoes whatever their state.
+    In a compacted dataset no shard can be redone alone (its rows share files with others): when
+    any is redone, every one is."""
     todo, kept, stale = [], [], {}
     for name, fp in fps.items():
         states = [(d, state(d, name, fp)) for d in dirs]
@@ -268,16 +277,25 @@ def plan(dirs: list[str], fps: dict[str, Fingerprint], keep_current: bool) -> Pl
             if st == "stale":
                 stale[name] = changes(read_marker(d, name), fp)
                 break
+    if kept and (todo or set(redo) & set(fps)) and any(is_compacted(d) for d in dirs):
+        for name in kept:
+            stale[name] = [("compacted by stage 4p5 (files shared by many shards)", "kept", "redone")]
+        todo, kept = todo + kept, []
     return Plan(todo, kept, stale)
 
 
-def begin(dirs: list[str], fps: dict[str, Fingerprint]) -> dict[str, list[str]]:
+def begin(dirs: list[str], fps: dict[str, Fingerprint], todo: Iterable[str] = ()) -> dict[str, list[str]]:
     """Before a run writes: mark each dataset incomplete and remove shards that the plan does not
-    have (left by an older manifest); returns {dataset: removed shards}."""
+    have (left by an older manifest); a compacted dataset that the run writes into (``todo``
+    not empty) is emptied, since its files mix shards. Returns {dataset: removed shards}."""
     removed = {}
     for d in dirs:
         invalidate(d)
-        removed[d] = prune(d, fps)
+        if list(todo) and is_compacted(d):
+            removed[d] = prune(d, ())
+            storage.remove(storage.join(d, COMPACTION))
+        else:
+            removed[d] = prune(d, fps)
     return removed
 
 

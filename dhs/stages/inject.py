@@ -161,12 +161,12 @@ def _plan(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[di
         plan_shards = [{**sh, "redo": sh["shard_id"] in redo} for sh in plan_shards]
     dirs = [target[d] for d in final]
     fps = {sh["shard_id"]: sh["fingerprint"] for sh in plan_shards}
-    plan = shards.plan(dirs, fps, s.skip_existing)
+    plan = shards.plan(dirs, fps, s.skip_existing, redo)
     if plan.stale:
         ctx.console.print(summary_table(
             f"4c {exp}: {len(plan.stale)} committed shard(s) made otherwise are redone "
             f"(to keep them, rerun with inject.run_name=<new name>)", plan.changes()))
-    removed = shards.begin(dirs, fps)
+    removed = shards.begin(dirs, fps, [*plan.todo, *redo])
     todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo) | redo]
     return {"target": target, "final": final, "shards": plan_shards, "fps": fps, "plan": plan,
             "removed": removed, "todo": todo, "redo": redo,

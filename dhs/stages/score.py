@@ -88,7 +88,7 @@ def run_experiment(cfg: Any, ctx: Any, exp: str, s: Any, checksum: str) -> dict:
         ctx.console.print(summary_table(
             f"score {exp}: {len(plan.stale)} committed shard(s) scored otherwise are redone "
             f"(to keep them, rerun with score.run_name=<new name>)", plan.changes()))
-    removed = shardio.begin([out], fps)
+    removed = shardio.begin([out], fps, plan.todo)
     todo = [sh for sh in plan_shards if sh["shard_id"] in set(plan.todo)]
     t0 = time.perf_counter()
     results = run_shards(_shard_fn(), todo, s, stage_settings.executor_settings(cfg),

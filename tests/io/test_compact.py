@@ -121,6 +121,38 @@ def test_a_compaction_is_kept_only_while_its_shards_and_settings_hold(tmp_path):
         assert rows["task_id"].tolist() == want[want["region_split"] == split]["task_id"].tolist()
 
 
+def test_a_shard_redone_in_a_compacted_dataset_redoes_them_all(tmp_path):
+    """Compacted files hold the rows of many shards: redoing one alone would drop the others' rows
+    (its name is a compacted file's) or keep its old rows beside the new ones."""
+    from dhs.io import shards
+    from dhs.io.datasets import write_shard
+
+    frame = synth.metrics_frame(n_per=4)
+    table = synth.stamps_table(frame)
+    uri = str(tmp_path / "stamps")
+    synth.write_dataset(table, uri, n_shards=6, keys=table.select(["task_id"]))
+    compact.compact_dataset(uri, 64.0)
+    n_rows = read_dataset(uri).num_rows
+    fps = {n: shards.Fingerprint(m["fingerprint"]["inputs"], m["fingerprint"]["settings"], m["fingerprint"]["schema"])
+           for n, m in shards.markers(uri).items()}
+    same = shards.plan([uri], fps, keep_current=True)
+    assert same.todo == [] and len(same.kept) == 6
+    assert shards.begin([uri], fps, same.todo) == {uri: []} and read_dataset(uri).num_rows == n_rows
+    assert shards.plan([uri], fps, True, redo=["00002"]).todo == sorted(fps)
+
+    fps["00000"] = shards.Fingerprint("other rows", fps["00000"].settings, fps["00000"].schema)
+    changed = shards.plan([uri], fps, keep_current=True)
+    assert sorted(changed.todo) == sorted(fps) and changed.kept == []
+    assert any("compacted" in row["key"] for row in changed.changes())
+    shards.begin([uri], fps, changed.todo)
+    assert data_files(uri) == [] and shards.committed(uri) == [] and not shards.is_compacted(uri)
+    edges = [round(i * table.num_rows / 6) for i in range(7)]
+    for i, name in enumerate(sorted(fps)):  # the stage then writes every shard again
+        write_shard(table.slice(edges[i], edges[i + 1] - edges[i]), uri, name, fingerprint=fps[name])
+    assert read_dataset(uri).num_rows == n_rows
+    assert sorted(read_dataset(uri).column("task_id").to_pylist()) == sorted(table.column("task_id").to_pylist())
+
+
 def test_compaction_refuses_an_unfinished_dataset(tmp_path):
     uri = _dataset(tmp_path, n_shards=2)
     os.remove(os.path.join(uri, "_SUCCESS"))
