@@ -6,7 +6,8 @@
 Each measurement runs in a fresh subprocess, so its peak RSS (ru_maxrss) is the driver's own;
 inputs are synthetic, in the project's schemas, written beforehand (validate runs on metrics
 without stamps: its stamp checks fail, the rest of the report is built and timed). Rows: parent-catalog rows
-for 4a, manifest tasks for 4c preparation, metrics rows for 4d and validate. 4c preparation is
+for 4a (built by brick bucket: once with the default ``manifest.bucket_rows``, once with
+eight buckets), manifest tasks for 4c preparation, metrics rows for 4d and validate. 4c preparation is
 what the driver does before the executors start: ``dhs.inject.ranges.plan_shards`` plus
 pickling the shards; the reference in the same run is the whole-manifest path (read the manifest,
 sort, slice, detach and pickle every row). Prints a table and, last,
@@ -121,27 +122,29 @@ def synth_metrics(root: Path, n: int, stage: str) -> list[str]:
             "source=cosmos", f"paths.cosmos_bank={bank}"]
 
 
-def measure(work: Path, sizes: dict) -> list[dict]:
+def measure(work: Path, sizes: dict, only: set[str]) -> list[dict]:
     from tests.manifest.synth import make_tables, write_tables
 
     out = []
-    for n in sizes["4a"]:
+    for n in sizes["4a"] if "4a" in only else ():
         d = work / f"4a_{n}"
         paths = write_tables(d / "inputs", make_tables(n_galaxies=n, n_bricks=max(n // 100, 10),
                                                        n_regions=60, seed=1))
         ov = ["stage=4a", "tier=train", f"paths.data_root={d / 'data'}", "tier.n_total_per_split=20000",
               "manifest.max_total_tasks=100000000", "force=true",
               *(f"manifest.{k}={v}" for k, v in paths.items())]
-        out.append({"stage": "4a", "rows": n, **child("4a", {"overrides": ov, "run_dir": str(d / "run")})})
+        for label, extra in (("4a", []), ("4a, 8 buckets", [f"manifest.bucket_rows={-(-n // 8)}"])):
+            out.append({"stage": label, "rows": n,
+                        **child("4a", {"overrides": ov + extra, "run_dir": str(d / "run")})})
         shutil.rmtree(d, ignore_errors=True)
-    for n in sizes["prep"]:
+    for n in sizes["prep"] if "prep" in only else ():
         mdir = work / f"manifest_{n}"
         synth_manifest(mdir, n)
         args = {"mdir": str(mdir), "max_tasks": 2000}
         out.append({"stage": "4c preparation", "rows": n, **child("prep", args)})
         out.append({"stage": "4c prep, rows (reference)", "rows": n, **child("prep_rows", args)})
         shutil.rmtree(mdir, ignore_errors=True)
-    for stage in ("4d", "validate"):
+    for stage in [s for s in ("4d", "validate") if s in only]:
         for n in sizes["metrics"]:
             d = work / f"{stage}_{n}"
             d.mkdir(parents=True)
@@ -156,10 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="DR10 sizes: 20 M parent, 12 M tasks, 30 M metrics rows")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--only", default="4a,prep,4d,validate", help="comma-separated: 4a, prep, 4d, validate")
+    ap.add_argument("--rows-4a", default=None, help="comma-separated parent sizes for 4a (default: by --full)")
     args = ap.parse_args(argv)
+    sizes = dict(FULL if args.full else SMALL)
+    if args.rows_4a:
+        sizes["4a"] = tuple(int(x) for x in args.rows_4a.split(","))
     work = Path(args.workdir or tempfile.mkdtemp(prefix="dhs-benchscale-"))
     try:
-        results = measure(work, FULL if args.full else SMALL)
+        results = measure(work, sizes, set(args.only.split(",")))
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

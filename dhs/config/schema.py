@@ -134,7 +134,7 @@ class ManifestConfig:
     max_total_tasks: int = 30_000_000
     write_csv: bool = False
     shard_max_tasks: int = 500_000
-    bucket_rows: int = 1_000_000
+    bucket_rows: int = 250_000
 
 
 @dataclass

@@ -293,14 +293,8 @@ class TableStream:
 
     def _raw(self):
         if self.format == "parquet":
-            import pyarrow.dataset as ds
-
-            flt = None
-            if self.true_filter and pa.types.is_boolean(self._dset.schema.field(self.true_filter).type):
-                flt = ds.field(self.true_filter)
             self.n_read = self._dset.count_rows()
-            for rb in self._dset.to_batches(columns=self.names, filter=flt, batch_size=self.batch_rows,
-                                            use_threads=True):
+            for rb in self._parquet_batches():
                 if rb.num_rows:
                     yield _normalize(pa.Table.from_batches([rb]))
             return
@@ -313,6 +307,27 @@ class TableStream:
             table = table.select(self.names)
             for lo in range(0, table.num_rows, self.batch_rows):
                 yield table.slice(lo, self.batch_rows)
+
+
+    def _parquet_batches(self):
+        """Record batches file by file, one row group at a time (pyarrow.parquet.ParquetFile),
+        with the dataset's column types; through the dataset scanner for a file that lacks a
+        column (hive partition keys)."""
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([self._dset.schema.field(c) for c in self.names])
+        fsys = self._dset.filesystem
+        for frag in self._dset.get_fragments():
+            phys = frag.physical_schema.names
+            if not all(c in phys for c in self.names):
+                yield from (b.cast(schema) for b in frag.to_batches(schema=self._dset.schema, columns=self.names,
+                                                                    batch_size=self.batch_rows))
+                continue
+            with fsys.open_input_file(frag.path) as f:
+                pf = pq.ParquetFile(f)
+                for i in range(pf.num_row_groups):  # one at a time: the reader would read ahead
+                    for b in pf.iter_batches(batch_size=self.batch_rows, columns=self.names, row_groups=[i]):
+                        yield b.select(self.names).cast(schema)
 
 
 def iter_table(uri: str, columns: Sequence[str], batch_rows: int, *, what: str,

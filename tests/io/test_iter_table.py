@@ -62,3 +62,27 @@ def test_missing_columns_and_tables_are_named_before_reading(tmp_path):
         iter_table(str(tmp_path / "p.parquet"), COLS, 4, what="parent")
     with pytest.raises(InputTableError, match="does not exist"):
         iter_table(str(tmp_path / "nope.parquet"), COLS, 4, what="parent")
+
+
+@pytest.mark.parametrize("hive", [False, True])
+def test_a_parquet_folder_streams_file_by_file_in_the_order_of_read_table(tmp_path, hive):
+    import pyarrow.parquet as pq
+
+    parent = make_tables(n_galaxies=300, n_bricks=12)["parent"].select(list(COLS) + ["zmag", "region_split"])
+    root = tmp_path / "cat.parquet"
+    for k, lo in enumerate(range(0, 300, 100)):
+        part = parent.slice(lo, 100)
+        if k == 1:
+            part = part.drop_columns(["zmag"])
+        sub = root / f"region_split={('train', 'val', 'test')[k]}" if hive else root
+        sub.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part.drop_columns(["region_split"]) if hive else part, sub / f"part-{k}.parquet",
+                       row_group_size=30)
+    whole, _ = read_table(str(root), COLS, what="parent", optional=("zmag", "region_split"))
+    stream = iter_table(str(root), COLS, 17, what="parent", optional=("zmag", "region_split"))
+    batches = list(stream)
+    assert max(b.num_rows for b in batches) <= 17 and stream.n_read == 300
+    got = pa.concat_tables(batches)
+    assert got.schema == whole.schema
+    for c in whole.column_names:
+        assert got.column(c).to_pylist() == whole.column(c).to_pylist(), c
