@@ -64,8 +64,9 @@ def run(cfg: Any, ctx: Any) -> dict:
                       f"settings; skipped (skip_if_exists=true; force=true rebuilds it)[/yellow]")
             return {"stage": "cosmos_bank", "bank": bank_uri, "skipped_existing": True,
                     "fingerprint": fp.digest, **_stored_counts(bank_uri)}
-        ctx.print(summary_table(f"cosmos_bank: {bank_uri} was made otherwise; it is rebuilt (to keep it, "
-                                f"write the new bank elsewhere: paths.cosmos_bank=...)", _changes(old, fp)))
+        ctx.print(f"[yellow]cosmos_bank: {escape(bank_uri)} was made otherwise; it is rebuilt (to keep it, "
+                  f"write the new bank elsewhere: paths.cosmos_bank=...)[/yellow]")
+        ctx.print(summary_table("cosmos_bank: what changed", _changes(old, fp)))
     summary = builder.build_bank(settings, bank_uri, console=ctx.console, force=bool(cfg.force))
     rows = {
         "input": summary["input"],
