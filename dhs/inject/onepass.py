@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 from dhs.inject.ranges import shard_rows
 from dhs.inject.settings import InjectSettings
-from dhs.inject.shard import BrickCut, _bank, _blacklist, commit, finish, is_current, skipped_summary
+from dhs.inject.settings import blacklisted_bricks
+from dhs.inject.shard import BrickCut, _bank, commit, finish, fingerprint, is_current, skipped_summary
 
 
 def _span(shard: dict) -> tuple[str, str]:
@@ -84,9 +85,9 @@ def run_pass(job: dict, s: InjectSettings) -> dict:
     if not todo:
         return {"pass": job["pass_id"], "shards": results}
     t0 = time.perf_counter()
-    blacklist, bank = _blacklist(s.blacklist_path, s.survey.base_url), _bank(s)
+    bank = _bank(s)
     shards = [{**sh, "rows": shard_rows(sh)} if k in todo else sh for k, sh in enumerate(shards)]
-    cuts = {k: BrickCut(s, shards[k]["rows"], blacklist) for k in todo}
+    cuts = {k: BrickCut(s, shards[k]["rows"], blacklisted_bricks(fingerprint(shards[k], s))) for k in todo}
     left = {k: set(c.bricks) for k, c in cuts.items()}
     bricks = sorted({b for c in cuts.values() for b in c.bricks})
     first_error: BaseException | None = None

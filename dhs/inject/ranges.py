@@ -14,7 +14,7 @@ four bytes per row for the brick codes of the cut.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -102,11 +102,12 @@ def shard_rows(shard: dict) -> pa.Table:
     return shard["rows"] if "rows" in shard else load_rows(shard)
 
 
-def fingerprint_shard(shard: dict, s: Any) -> Any:
-    """Worker side: a ranges shard's fingerprint (``dhs.inject.settings.shard_fingerprint``)."""
+def fingerprint_shard(shard: dict, s: Any, blacklist: Optional[frozenset] = None) -> Any:
+    """Worker side: a ranges shard's fingerprint (``dhs.inject.settings.shard_fingerprint``;
+    ``blacklist``: the applicable blacklist, read there when None)."""
     from dhs.inject.settings import shard_fingerprint
 
-    return shard_fingerprint(load_rows(shard), s)
+    return shard_fingerprint(load_rows(shard), s, blacklist)
 
 
 def first_value(shard: dict, column: str) -> Any:

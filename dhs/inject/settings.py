@@ -121,11 +121,32 @@ class InjectSettings:
         return out
 
 
-def shard_fingerprint(rows: "pa.Table", s: InjectSettings) -> "Fingerprint":
-    """Fingerprint of a 4c shard: its manifest rows, ``s.fingerprint_settings()`` and the version
-    of the metrics and stamps schemas."""
+def applicable_blacklist(s: InjectSettings) -> frozenset:
+    """Bricks of the 4b blacklist that 4c applies: those found missing at ``survey.base_url``
+    (none for the cutout service). A small file, read per shard so a rerun sees updates."""
+    if s.survey_source == "cutout_service":
+        return frozenset()
+    from dhs.fetch.blacklist import bricks
+
+    return frozenset(bricks(s.blacklist_path, s.survey.base_url))
+
+
+def shard_fingerprint(rows: "pa.Table", s: InjectSettings,
+                      blacklist: Optional[frozenset] = None) -> "Fingerprint":
+    """Fingerprint of a 4c shard: its manifest rows, ``s.fingerprint_settings()``, the version of
+    the metrics and stamps schemas and, local to the shard, which of its bricks are on the
+    applicable ``blacklist`` (read when None; those bricks' rows are ``blacklisted_brick``)."""
     from dhs import schema
     from dhs.io.shards import Fingerprint, rows_digest, schema_version
 
     cols = schema.metrics_columns(s.bands) + schema.stamp_columns(s.output.save_arc, s.output.quantize > 0)
-    return Fingerprint(rows_digest(rows), s.fingerprint_settings(), schema_version(cols, SCHEMA_REVISION))
+    listed = applicable_blacklist(s) if blacklist is None else blacklist
+    hit = sorted(set(rows.column("brickname").to_pylist()) & listed) if listed else []
+    return Fingerprint(rows_digest(rows), s.fingerprint_settings(), schema_version(cols, SCHEMA_REVISION),
+                       local={"blacklisted_bricks": hit} if hit else {})
+
+
+def blacklisted_bricks(fp: "Fingerprint") -> frozenset:
+    """The shard's bricks that its fingerprint says are blacklisted (what the shard applies, so
+    its rows and its marker always agree)."""
+    return frozenset(fp.local.get("blacklisted_bricks") or ())

@@ -20,7 +20,7 @@ import pyarrow as pa
 from dhs import schema
 from dhs.inject import failures
 from dhs.inject.failures import Failure
-from dhs.inject.settings import InjectSettings, shard_fingerprint
+from dhs.inject.settings import InjectSettings, blacklisted_bricks, shard_fingerprint
 from dhs.io import datasets, shards
 
 #: Parquet options of the stamps dataset: float arrays byte-stream-split (lossless, ~35% smaller
@@ -33,14 +33,6 @@ STAMP_PARQUET = {"column_encoding": {f"{c}.list.element": "BYTE_STREAM_SPLIT" fo
 QUANTIZED_PARQUET = {**STAMP_PARQUET, "column_encoding": {
     **STAMP_PARQUET["column_encoding"], "image.list.element": "DELTA_BINARY_PACKED",
     "arc.list.element": "DELTA_BINARY_PACKED"}}
-
-
-def _blacklist(uri: str, base_url: str) -> frozenset:
-    """Bricks on the 4b blacklist found missing at ``base_url`` (a small file, read per shard so a
-    rerun sees updates)."""
-    from dhs.fetch.blacklist import bricks
-
-    return frozenset(bricks(uri, base_url))
 
 
 def _bank(s: InjectSettings) -> Any:
@@ -246,7 +238,8 @@ def skipped_summary(shard: dict) -> dict:
 
 
 def fingerprint(shard: dict, s: InjectSettings) -> Any:
-    """The fingerprint a shard is written with now (``shard["fingerprint"]``, else from its rows and ``s``)."""
+    """The fingerprint a shard is written with now (``shard["fingerprint"]``, else from its rows and
+    ``s``); its blacklisted bricks are the ones the shard applies."""
     from dhs.inject.ranges import shard_rows
 
     return shard.get("fingerprint") or shard_fingerprint(shard_rows(shard), s)
@@ -273,7 +266,7 @@ def run_shard(shard: dict, s: InjectSettings) -> dict:
         return skipped_summary(shard)
     t0 = time.perf_counter()
     shard = {**shard, "rows": shard_rows(shard)}
-    out, arrays = _process(s, shard["rows"], _bank(s), _blacklist(s.blacklist_path, s.survey.base_url))
+    out, arrays = _process(s, shard["rows"], _bank(s), blacklisted_bricks(fingerprint(shard, s)))
     return commit(shard, s, out, arrays, t0)
 
 

@@ -55,11 +55,14 @@ def schema_version(schema: pa.Schema | Iterable[Any], revision: int = 1) -> str:
 @dataclass(frozen=True)
 class Fingerprint:
     """What made a shard: ``inputs`` (checksum of its input rows or files), ``settings`` (plain
-    data: the resolved settings that decide its bytes) and ``schema`` (output schema version)."""
+    data: the resolved settings that decide its bytes, shared by the dataset's shards),
+    ``schema`` (output schema version) and ``local`` (plain data: what decides this shard's bytes
+    alone, e.g. which of its bricks are blacklisted; in the digest, not in ``settings_digest``)."""
 
     inputs: str
     settings: dict = field(hash=False, compare=False)
     schema: str = ""
+    local: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def settings_digest(self) -> str:
@@ -67,14 +70,19 @@ class Fingerprint:
 
     @property
     def digest(self) -> str:
-        return _digest(f"{self.inputs}|{self.settings_digest}|{self.schema}".encode())
+        base = f"{self.inputs}|{self.settings_digest}|{self.schema}"
+        if self.local:  # shards without local facts keep the digest they had before the field existed
+            base += "|" + _digest(canonical_json(self.local).encode())
+        return _digest(base.encode())
 
     def to_json(self) -> dict:
-        return {"digest": self.digest, "inputs": self.inputs, "settings_digest": self.settings_digest,
-                "schema": self.schema, "settings": self.settings}
+        out = {"digest": self.digest, "inputs": self.inputs, "settings_digest": self.settings_digest,
+               "schema": self.schema, "settings": self.settings}
+        return {**out, "local": self.local} if self.local else out
 
-    def __post_init__(self) -> None:  # settings as they read back from a marker (lists, not tuples)
+    def __post_init__(self) -> None:  # as they read back from a marker (lists, not tuples)
         object.__setattr__(self, "settings", json.loads(canonical_json(self.settings)))
+        object.__setattr__(self, "local", json.loads(canonical_json(self.local)))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Fingerprint) and other.digest == self.digest
@@ -143,6 +151,8 @@ def changes(old: Optional[dict], new: Fingerprint) -> list[tuple[str, Any, Any]]
         return [("fingerprint", None, new.digest)]
     fo, fn = flatten(ofp.get("settings") or {}), flatten(new.settings)
     out = [(k, fo.get(k), fn.get(k)) for k in sorted(set(fo) | set(fn)) if fo.get(k) != fn.get(k)]
+    lo, ln = ofp.get("local") or {}, new.local
+    out += [(k, lo.get(k), ln.get(k)) for k in sorted(set(lo) | set(ln)) if lo.get(k) != ln.get(k)]
     if ofp.get("inputs") != new.inputs:
         out.append(("input rows", ofp.get("inputs"), new.inputs))
     if ofp.get("schema") != new.schema:

@@ -26,7 +26,7 @@ from dhs.console import summary_table
 from dhs.errors import MissingInputError, RunFailedError
 from dhs.executors import run_shards
 from dhs.inject.preflight import check_inputs
-from dhs.inject.settings import InjectSettings
+from dhs.inject.settings import InjectSettings, applicable_blacklist
 from dhs.io import datasets as dio
 from dhs.io import locks, shards
 from dhs.io import storage
@@ -134,11 +134,13 @@ def run_experiments(cfg: Any, ctx: Any, exps: list[str], s: InjectSettings) -> d
 
 
 def fingerprints(range_shards: list[dict], s: InjectSettings, executor: Any, console: Any) -> list:
-    """Each shard's fingerprint, computed where its rows are read (executors on a cluster)."""
+    """Each shard's fingerprint, computed where its rows are read (executors on a cluster; the
+    blacklist is read once here, per shard there)."""
     from dhs.inject import ranges
 
     if executor.backend == "local":
-        return [ranges.fingerprint_shard(sh, s) for sh in range_shards]
+        listed = applicable_blacklist(s)
+        return [ranges.fingerprint_shard(sh, s, listed) for sh in range_shards]
     return run_shards(ranges.fingerprint_shard, range_shards, s, executor, desc="4c plan", console=console)
 
 
@@ -157,7 +159,7 @@ def _plan(cfg: Any, ctx: Any, exp: str, s: InjectSettings, range_shards: list[di
     redo: set[str] = set()
     if bool(cfg.retry_failed) and not cfg.force:
         redo = outcomes.shards_to_redo(plan_shards, outcomes.retry_task_ids(
-            outcomes.read_outcomes(metrics), _blacklist(s)))
+            outcomes.read_outcomes(metrics), applicable_blacklist(s)))
         plan_shards = [{**sh, "redo": sh["shard_id"] in redo} for sh in plan_shards]
     dirs = [target[d] for d in final]
     fps = {sh["shard_id"]: sh["fingerprint"] for sh in plan_shards}
@@ -231,12 +233,6 @@ def with_bank_checksum(s: InjectSettings) -> InjectSettings:
 
     check_bank(path)  # once here, before any work: empty or malformed banks fail in one line
     return replace(s, source=replace(s.source, bank_sha256=storage.sha256(path)))
-
-
-def _blacklist(s: InjectSettings) -> set[str]:
-    from dhs.fetch.blacklist import bricks
-
-    return set() if s.survey_source == "cutout_service" else bricks(s.blacklist_path, s.survey.base_url)
 
 
 def report_failures(cfg: Any, ctx: Any, exps: list[str]) -> dict:
